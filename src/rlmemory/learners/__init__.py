@@ -1,0 +1,1 @@
+"""Routing learners: Q-learning, policy gradient and linear contextual bandits."""

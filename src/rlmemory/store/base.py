@@ -1,0 +1,246 @@
+"""The storage contract: what every rlmemory backend stores, returns and raises.
+
+:class:`MemoryStore` is the one protocol. ``MemoryDatabase`` (SQLite or PostgreSQL
+through SQLAlchemy) and ``FileBackedMemoryDatabase`` (JSON files) implement it, and one
+conformance suite (``tests/store``) runs against each of them.
+
+The method names of the seed document are kept exactly (``save_q_table``,
+``get_q_table``, ``save_policy_params``, ``get_policy_params``, ``save_agent_reward``,
+``get_agent_rewards``, ``save_agent_interaction``, ``get_agent_interactions``,
+``save_agent_decision``, ``get_agent_decisions``). The rest is what the learning loop
+needs and the seed lacked: incremental Q-value writes, numeric arrays for linear
+learners, feedback bookkeeping, decisions by id, and transactions.
+
+Contract common to every method:
+
+* Every write is atomic and durable when the call returns (or, inside
+  :meth:`MemoryStore.transaction`, when the outermost block exits without error).
+* Arguments are validated before anything is written: an empty ``agent_name`` or a
+  ``limit`` <= 0 is ``ValueError``; NaN or infinite numbers are ``ValueError`` naming the
+  field; payloads JSON cannot encode are ``TypeError`` naming the type; an unknown id is
+  ``LookupError`` (:class:`rlmemory.errors.UnknownDecisionError`,
+  :class:`rlmemory.errors.UnknownInteractionError`). Nothing stored changes on error.
+* Problems with the store itself (corrupt file, newer schema) raise
+  :class:`rlmemory.errors.StoreError` subclasses naming the path or URL; one agent's
+  corrupt data never makes another agent's data unreadable.
+* Texts round-trip byte-exact; timestamps are float seconds since the epoch.
+* Histories (``get_*`` with ``limit``) return newest first; ties in timestamp are
+  broken by id, so the order is the order of insertion.
+* A store object may be shared by threads; several processes may open the same
+  store at once. Incremental writes to different keys from different processes all
+  survive, and appended rows are never lost.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+QTable = dict[str, dict[str, float]]
+Row = dict[str, Any]
+
+#: Schema version written by this rlmemory. Stores written by a newer version are refused.
+SCHEMA_VERSION = 1
+
+
+class MemoryStore(abc.ABC):
+    """Where an agent system's learned state and history live.
+
+    Use as a context manager, or call :meth:`close` when done.
+    """
+
+    #: Human-readable location: a path, or a URL with its password removed.
+    location: str
+
+    # ----------------------------------------------------------------- Q-learning
+    @abc.abstractmethod
+    def save_q_table(self, agent_name: str, q_table: Mapping[str, Mapping[str, float]]) -> None:
+        """Replace the whole stored Q-table of ``agent_name`` with ``q_table``.
+
+        ``q_table`` maps state -> action -> value. States with no actions are dropped.
+        This is the seed's API; learners use :meth:`save_q_values` instead, whose cost
+        does not grow with the table.
+        """
+
+    @abc.abstractmethod
+    def get_q_table(self, agent_name: str) -> QTable | None:
+        """Return the stored Q-table of ``agent_name``, or ``None`` if none was saved.
+
+        A Q-table saved empty is returned as ``{}``.
+        """
+
+    @abc.abstractmethod
+    def save_q_values(self, agent_name: str, changed: Mapping[str, Mapping[str, float]]) -> None:
+        """Merge ``changed`` (the Q-table's shape, only changed entries) into the stored table.
+
+        Entries not named in ``changed`` keep their stored values, including entries
+        written meanwhile by other processes. Atomic; the cost depends on the size of
+        ``changed`` only.
+        """
+
+    # ------------------------------------------------------------ policy gradient
+    @abc.abstractmethod
+    def save_policy_params(self, agent_name: str, policy_params: Mapping[str, Any]) -> None:
+        """Replace the stored policy parameters (any JSON-encodable mapping)."""
+
+    @abc.abstractmethod
+    def get_policy_params(self, agent_name: str) -> dict[str, Any] | None:
+        """Return the stored policy parameters, or ``None`` if none were saved."""
+
+    # ------------------------------------------------------------- numeric arrays
+    @abc.abstractmethod
+    def save_arrays(self, agent_name: str, arrays: Mapping[str, np.ndarray]) -> None:
+        """Upsert named numeric arrays (float64 or int64, any shape) for ``agent_name``.
+
+        Keys not named keep their stored arrays. Used by linear learners to persist
+        only the statistics that one update changed. Arrays with NaN or infinite
+        entries are ``ValueError``; arrays round-trip exactly (dtype, shape, values).
+        """
+
+    @abc.abstractmethod
+    def get_arrays(self, agent_name: str, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Return the stored arrays of ``agent_name`` (all, or those in ``keys`` that exist)."""
+
+    @abc.abstractmethod
+    def delete_arrays(self, agent_name: str, keys: Sequence[str] | None = None) -> int:
+        """Delete the named arrays (all when ``keys`` is None); return how many were deleted."""
+
+    # -------------------------------------------------------------------- rewards
+    @abc.abstractmethod
+    def save_agent_reward(
+        self,
+        agent_name: str,
+        reward: float,
+        reward_components: Mapping[str, Any],
+        decision_id: int | None = None,
+    ) -> int:
+        """Append a reward with its components; return the new row's id."""
+
+    @abc.abstractmethod
+    def get_agent_rewards(self, agent_name: str, limit: int = 10) -> list[Row]:
+        """Newest rewards first. Each row: ``id``, ``agent_name``, ``reward``,
+        ``reward_components`` (dict), ``decision_id`` (or None), ``timestamp``."""
+
+    # --------------------------------------------------------------- interactions
+    @abc.abstractmethod
+    def save_agent_interaction(
+        self,
+        agent_name: str,
+        request: str,
+        response: str,
+        feedback: str | None = None,
+        decision_id: int | None = None,
+    ) -> int:
+        """Append an interaction; return its id."""
+
+    @abc.abstractmethod
+    def get_agent_interactions(self, agent_name: str, limit: int = 10) -> list[Row]:
+        """Newest interactions first. Each row: ``id``, ``agent_name``, ``request``,
+        ``response``, ``feedback`` (or None), ``decision_id`` (or None),
+        ``feedback_learned`` (bool), ``timestamp``."""
+
+    @abc.abstractmethod
+    def get_agent_interaction(self, interaction_id: int) -> Row:
+        """Return one interaction by id (same keys as in the history), or raise
+        :class:`rlmemory.errors.UnknownInteractionError`."""
+
+    @abc.abstractmethod
+    def find_agent_interaction(self, agent_name: str, request: str, response: str) -> Row | None:
+        """Return the newest interaction of ``agent_name`` with exactly this request and
+        response, or ``None``."""
+
+    @abc.abstractmethod
+    def set_interaction_feedback(self, interaction_id: int, feedback: str) -> None:
+        """Store ``feedback`` on an interaction and mark it not yet learned."""
+
+    @abc.abstractmethod
+    def get_unlearned_feedback(self, agent_name: str, limit: int = 10) -> list[Row]:
+        """Oldest first: interactions of ``agent_name`` that have feedback (not None) not
+        yet marked learned, however the feedback was written (by this API, another
+        process, or plain SQL into the seed's ``feedback`` column)."""
+
+    @abc.abstractmethod
+    def mark_feedback_learned(self, interaction_ids: Sequence[int]) -> None:
+        """Mark these interactions' current feedback as learned."""
+
+    # ------------------------------------------------------------------ decisions
+    @abc.abstractmethod
+    def save_agent_decision(
+        self,
+        agent_name: str,
+        state: str,
+        selected_action: str,
+        q_values: Mapping[str, Any],
+        reward: Any,
+        *,
+        propensity: float | None = None,
+        features: Sequence[float] | None = None,
+    ) -> int:
+        """Append a decision; return its id.
+
+        ``state`` is the state key; ``q_values`` the action values, scores or
+        probabilities seen at decision time; ``reward`` any JSON value (``None`` while
+        the reward is pending). ``propensity`` is the probability with which
+        ``selected_action`` was chosen, in (0, 1]; ``features`` the context vector.
+        """
+
+    @abc.abstractmethod
+    def get_agent_decisions(self, agent_name: str, limit: int = 10) -> list[Row]:
+        """Newest decisions first. Each row: ``id``, ``agent_name``, ``state``,
+        ``selected_action``, ``q_values`` (dict), ``reward`` (decoded JSON),
+        ``propensity`` (or None), ``features`` (list of float or None), ``timestamp``."""
+
+    @abc.abstractmethod
+    def get_agent_decision(self, decision_id: int) -> Row:
+        """Return one decision by id, or raise :class:`rlmemory.errors.UnknownDecisionError`."""
+
+    @abc.abstractmethod
+    def iter_agent_decisions(
+        self, agent_name: str, after_id: int = 0, batch_size: int = 1000
+    ) -> Iterator[Row]:
+        """Oldest first: every decision of ``agent_name`` with id > ``after_id``."""
+
+    @abc.abstractmethod
+    def set_decision_reward(self, decision_id: int, reward: Any) -> None:
+        """Replace the ``reward`` JSON of a decision (delayed rewards)."""
+
+    # ---------------------------------------------------------------- inspection
+    @abc.abstractmethod
+    def list_agents(self) -> list[str]:
+        """Every agent name with anything stored, sorted."""
+
+    @abc.abstractmethod
+    def agent_stats(self, agent_name: str) -> Row:
+        """Counts for one agent: ``decisions``, ``interactions``, ``rewards``,
+        ``mean_reward`` (or None), ``last_update`` (timestamp or None)."""
+
+    @abc.abstractmethod
+    def count_agent_decisions(self, agent_name: str) -> int:
+        """How many decisions ``agent_name`` has stored."""
+
+    # -------------------------------------------------------------- transactions
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Group writes: all of them are stored when the block exits normally, none if
+        it raises. Nested blocks join the outermost one. Other threads using the same
+        store object wait until the block ends."""
+
+    # ----------------------------------------------------------------- lifecycle
+    @property
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The schema version recorded in the store."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections and locks. Idempotent."""
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
