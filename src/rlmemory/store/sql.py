@@ -1,0 +1,1152 @@
+"""MemoryDatabase: the SQL store, on a SQLite file by default or PostgreSQL by URL.
+
+One implementation for both databases. SQLAlchemy 2 Core defines the schema, runs the
+migrations and builds the reads; every statement then runs on one held DBAPI
+connection (sqlite3 or psycopg), so that a learning step's writes cost about what a
+bare driver upsert costs, and so that every method called inside
+:meth:`MemoryDatabase.transaction` shares that transaction.
+
+>>> import os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "memory.db")
+>>> with MemoryDatabase(path) as db:
+...     db.save_q_values("router", {"greeting": {"chat_agent": 0.5}})
+...     db.save_q_values("router", {"code": {"coding_agent": 1.0}})
+...     db.get_q_table("router")
+{'code': {'coding_agent': 1.0}, 'greeting': {'chat_agent': 0.5}}
+>>> import sqlite3, json
+>>> json.loads(sqlite3.connect(path).execute(
+...     "SELECT q_table FROM q_tables WHERE agent_name = ?", ("router",)).fetchone()[0])
+{'code': {'coding_agent': 1.0}, 'greeting': {'chat_agent': 0.5}}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool, StaticPool
+
+from rlmemory.errors import (
+    CorruptStoreError,
+    SchemaVersionError,
+    StoreBusyError,
+    StoreError,
+    UnknownDecisionError,
+    UnknownInteractionError,
+)
+from rlmemory.store import sql_schema as schema
+from rlmemory.store._validation import (
+    check_agent_name,
+    check_finite,
+    check_id,
+    check_limit,
+    check_q_table,
+    check_text,
+    to_json,
+)
+from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, QTable, Row
+from rlmemory.store.sql_dialect import classify_error, driver_sql_for
+
+T = TypeVar("T")
+
+_ARRAY_DTYPES = {("f", 8): "float64", ("i", 8): "int64"}
+_STORED_ARRAY_DTYPES = {"float64": "<f8", "int64": "<i8"}
+
+
+def _no_nul(value: str, field: str) -> str:
+    # PostgreSQL TEXT cannot hold NUL; refuse it on every SQL backend alike.
+    if "\x00" in value:
+        raise ValueError(f"{field} contains a NUL character, which the SQL store cannot hold")
+    return value
+
+
+def _text(value: object, field: str) -> str:
+    return _no_nul(check_text(value, field), field)  # type: ignore[arg-type]
+
+
+def _name(agent_name: object) -> str:
+    return _no_nul(check_agent_name(agent_name), "agent_name")
+
+
+def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str | None]:
+    """The SQLAlchemy URL, the human-readable location and the SQLite file path (or None)."""
+    text = os.fspath(db_path)
+    if not isinstance(text, str) or not text:
+        raise ValueError("db_path must be a non-empty path or URL")
+    if "://" not in text:
+        return sa.URL.create("sqlite", database=text), text, text
+    try:
+        url = sa.make_url(text)
+    except sa.exc.ArgumentError as error:
+        raise ValueError(f"db_path {text!r} is not a valid database URL: {error}") from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        path = url.database or ":memory:"
+        return sa.URL.create("sqlite", database=path), text, path
+    if backend in ("postgresql", "postgres"):
+        driver = url.get_driver_name()
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        elif driver != "psycopg":
+            raise ValueError(
+                f"unsupported PostgreSQL driver {driver!r}; use postgresql+psycopg:// "
+                "or postgresql://"
+            )
+        return url, url.render_as_string(hide_password=True), None
+    raise ValueError(
+        f"unsupported database URL scheme {url.drivername!r}; use a file path, "
+        "sqlite:///path, postgresql+psycopg:// or postgresql://"
+    )
+
+
+class MemoryDatabase(MemoryStore):
+    """The seed's ``MemoryDatabase``: every rlmemory table in one SQL database.
+
+    ``db_path`` is a file path or ``sqlite:///path`` (SQLite, WAL mode), or
+    ``postgresql+psycopg://user:password@host:port/dbname`` (``postgresql://`` works
+    too). ``busy_timeout`` is how many seconds a write waits for other processes'
+    locks before :class:`rlmemory.errors.StoreBusyError`; ``sqlite_cache_mb`` sizes
+    SQLite's page cache for this connection.
+    """
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] = "agent_memory.db",
+        *,
+        busy_timeout: float = 60.0,
+        sqlite_cache_mb: int = 64,
+    ) -> None:
+        busy_timeout = check_finite(busy_timeout, "busy_timeout")
+        if busy_timeout <= 0:
+            raise ValueError(f"busy_timeout must be positive, got {busy_timeout}")
+        self._url, self.location, self._sqlite_path = _resolve_location(db_path)
+        self._busy_timeout = busy_timeout
+        self._sqlite_cache_kb = check_limit(sqlite_cache_mb, "sqlite_cache_mb") * 1024
+        self._dialect_name = "sqlite" if self._sqlite_path is not None else "postgresql"
+        self._sql = driver_sql_for(self._dialect_name)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._savepoints = 0
+        self._closed = False
+        self._registered_q_agents: set[str] = set()
+        self._queries: dict[str, tuple[str, Any]] = {}
+        self._engine = self._create_engine()
+        try:
+            self._version = self._with_retry(self._prepare_schema)
+            self._with_retry(self._connect)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    # ------------------------------------------------------------------ opening
+    def _create_engine(self) -> sa.Engine:
+        if self._sqlite_path is None:
+            return sa.create_engine(self._url, poolclass=NullPool)
+        memory = self._sqlite_path == ":memory:"
+        engine = sa.create_engine(
+            self._url,
+            poolclass=StaticPool if memory else NullPool,
+            connect_args={"check_same_thread": False},
+        )
+        timeout_ms = int(self._busy_timeout * 1000)
+        cache_kb = self._sqlite_cache_kb
+
+        @sa.event.listens_for(engine, "connect")
+        def _configure(dbapi_connection: Any, _record: Any) -> None:
+            # Driver autocommit: transactions are begun explicitly (BEGIN IMMEDIATE).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute(f"PRAGMA cache_size = -{cache_kb}")
+            cursor.close()
+
+        return engine
+
+    def _prepare_schema(self) -> int:
+        with self._engine.connect() as connection:
+            version = schema.read_schema_version(connection)
+            connection.rollback()
+            if version == SCHEMA_VERSION:
+                return version
+            if version is not None and version > SCHEMA_VERSION:
+                raise SchemaVersionError(self.location, version, SCHEMA_VERSION)
+            # Create or upgrade under the write lock; another process may have done it
+            # meanwhile, so look again once the lock is held.
+            if self._dialect_name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(2024112501)")
+            version = schema.read_schema_version(connection)
+            if version is None:
+                schema.create_schema(connection)
+                version = SCHEMA_VERSION
+            elif version > SCHEMA_VERSION:
+                raise SchemaVersionError(self.location, version, SCHEMA_VERSION)
+            elif version < SCHEMA_VERSION:
+                version = schema.migrate(connection, version)
+            connection.commit()
+            return version
+
+    def _connect(self) -> None:
+        self._pool_connection = self._engine.raw_connection()
+        self._dbapi = self._pool_connection.driver_connection
+        if self._dialect_name == "postgresql":
+            self._dbapi.autocommit = True
+        self._cursor = self._dbapi.cursor()
+        self._pid = os.getpid()
+
+    def _live_cursor(self) -> Any:
+        if self._closed:
+            raise StoreError(f"{self.location}: the store is closed", self.location)
+        if os.getpid() != self._pid:
+            # A forked child must not use its parent's connection: open its own.
+            self._engine.dispose(close=False)
+            self._depth = 0
+            self._connect()
+        return self._cursor
+
+    # -------------------------------------------------------------- transactions
+    def _with_retry(self, attempt: Callable[[], T], *, retry: bool = True) -> T:
+        """Run ``attempt``, retrying with backoff while another process holds the lock.
+
+        Driver errors that mean a corrupt or unreachable store become StoreError
+        subclasses naming the location; with ``retry`` False nothing is retried (inside
+        an open transaction a retry could not repeat the statements before it).
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.001
+        while True:
+            try:
+                return attempt()
+            except Exception as error:
+                kind = classify_error(error)
+                if kind == "corrupt":
+                    raise CorruptStoreError(
+                        f"{self.location} is not a readable SQLite database "
+                        f"(corrupt or not a database): {getattr(error, 'orig', error)}",
+                        self.location,
+                    ) from error
+                if kind == "unavailable":
+                    raise StoreError(
+                        f"cannot open {self.location}: {getattr(error, 'orig', error)}",
+                        self.location,
+                    ) from error
+                if kind not in ("busy", "retry") or not retry:
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise StoreBusyError(
+                        f"{self.location} stayed locked by another process for more than "
+                        f"{self._busy_timeout:g} s (busy_timeout)",
+                        self.location,
+                    ) from error
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 0.05)
+
+    def _rollback(self) -> None:
+        self._registered_q_agents.clear()
+        with contextlib.suppress(Exception):
+            self._cursor.execute("ROLLBACK")
+
+    def _run(self, work: Callable[[Any], T], *, write: bool = True, atomic: bool = True) -> T:
+        """Run ``work(cursor)`` in its own transaction, or in the caller's open one."""
+        with self._lock:
+            cursor = self._live_cursor()
+            if self._depth:
+                return self._with_retry(lambda: work(cursor), retry=False)
+            if not atomic:
+                return self._with_retry(lambda: work(cursor))
+            begin = self._sql.begin_write if write else self._sql.begin_read
+
+            def attempt() -> T:
+                cursor.execute(begin)
+                try:
+                    result = work(cursor)
+                    cursor.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+                return result
+
+            return self._with_retry(attempt)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one transaction; nested blocks are savepoints inside it.
+
+        >>> import os, tempfile
+        >>> db = MemoryDatabase(os.path.join(tempfile.mkdtemp(), "m.db"))
+        >>> try:
+        ...     with db.transaction():
+        ...         _ = db.save_agent_reward("router", 1.0, {"speed": 1.0})
+        ...         raise RuntimeError("the step failed")
+        ... except RuntimeError:
+        ...     pass
+        >>> db.get_agent_rewards("router")
+        []
+        >>> db.close()
+        """
+        with self._lock:
+            cursor = self._live_cursor()
+            if self._depth == 0:
+                self._with_retry(lambda: cursor.execute(self._sql.begin_write))
+                self._depth = 1
+                try:
+                    yield
+                    cursor.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+                finally:
+                    self._depth = 0
+                return
+            self._savepoints += 1
+            name = f"rlmemory_{self._savepoints}"
+            cursor.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                cursor.execute(f"RELEASE SAVEPOINT {name}")
+                self._registered_q_agents.clear()
+                raise
+            else:
+                cursor.execute(f"RELEASE SAVEPOINT {name}")
+            finally:
+                self._depth -= 1
+
+    # ------------------------------------------------------------ cold queries
+    def _query(self, name: str, build: Callable[[], sa.Executable]) -> tuple[str, Any]:
+        """Compile a Core statement once for this dialect; return its text and compiled form."""
+        cached = self._queries.get(name)
+        if cached is None:
+            compiled = build().compile(dialect=self._engine.dialect)
+            cached = self._queries[name] = (str(compiled), compiled)
+        return cached
+
+    def _execute(
+        self, cursor: Any, name: str, build: Callable[[], sa.Executable], **params: Any
+    ) -> Any:
+        text, compiled = self._query(name, build)
+        bound = compiled.construct_params(params)
+        if compiled.positional:
+            cursor.execute(text, tuple(bound[key] for key in compiled.positiontup))
+        else:
+            cursor.execute(text, bound)
+        return cursor
+
+    # ------------------------------------------------------------ JSON decoding
+    def _corrupt(self, agent_name: str, where: str, problem: str) -> CorruptStoreError:
+        return CorruptStoreError(
+            f"{self.location}: stored data of agent {agent_name!r} is corrupt ({where}): {problem}",
+            self.location,
+        )
+
+    def _load_json(self, text: Any, agent_name: str, where: str) -> Any:
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError) as error:
+            raise self._corrupt(agent_name, where, f"invalid JSON: {error}") from None
+
+    # ------------------------------------------------------------------ Q-learning
+    def save_q_table(self, agent_name: str, q_table: Mapping[str, Mapping[str, float]]) -> None:
+        agent_name = _name(agent_name)
+        entries = self._q_entries(check_q_table(q_table))
+        sql = self._sql
+
+        def work(cursor: Any) -> None:
+            now = time.time()
+            cursor.execute(sql.touch_q_agent, (agent_name, now))
+            cursor.execute(sql.delete_q_values, (agent_name,))
+            if entries:
+                cursor.executemany(
+                    sql.upsert_q_value, [(agent_name, s, a, v, now) for s, a, v in entries]
+                )
+
+        self._run(work)
+        self._registered_q_agents.add(agent_name)
+
+    @staticmethod
+    def _q_entries(table: QTable) -> list[tuple[str, str, float]]:
+        entries = []
+        for state, actions in table.items():
+            _no_nul(state, "state")
+            for action, value in actions.items():
+                entries.append((state, _no_nul(action, "action"), value))
+        # A fixed order keeps concurrent multi-row upserts from deadlocking on PostgreSQL.
+        entries.sort()
+        return entries
+
+    def save_q_values(self, agent_name: str, changed: Mapping[str, Mapping[str, float]]) -> None:
+        agent_name = _name(agent_name)
+        entries = self._q_entries(check_q_table(changed, "changed"))
+        sql = self._sql
+        register = agent_name not in self._registered_q_agents
+
+        def work(cursor: Any) -> None:
+            now = time.time()
+            if register:
+                cursor.execute(sql.register_q_agent, (agent_name, now))
+            if len(entries) == 1:
+                state, action, value = entries[0]
+                cursor.execute(sql.upsert_q_value, (agent_name, state, action, value, now))
+            elif entries:
+                cursor.executemany(
+                    sql.upsert_q_value, [(agent_name, s, a, v, now) for s, a, v in entries]
+                )
+
+        self._run(work)
+        self._registered_q_agents.add(agent_name)
+
+    def get_q_table(self, agent_name: str) -> QTable | None:
+        agent_name = _name(agent_name)
+
+        def work(cursor: Any) -> QTable | None:
+            registered = self._execute(
+                cursor,
+                "q_agent",
+                lambda: sa.select(schema.q_agents.c.id).where(
+                    schema.q_agents.c.agent_name == sa.bindparam("agent")
+                ),
+                agent=agent_name,
+            ).fetchall()
+            table = self._read_q_rows(cursor, agent_name)
+            if table or registered:
+                return table
+            problem = self._execute(
+                cursor,
+                "q_unmigrated",
+                lambda: sa.select(schema.q_tables_unmigrated.c.problem).where(
+                    schema.q_tables_unmigrated.c.agent_name == sa.bindparam("agent")
+                ),
+                agent=agent_name,
+            ).fetchall()
+            if problem:
+                raise self._corrupt(
+                    agent_name, "q_tables_unmigrated, kept from the seed's q_tables", problem[0][0]
+                )
+            return None
+
+        return self._run(work, write=False)
+
+    def _read_q_rows(self, cursor: Any, agent_name: str) -> QTable:
+        self._execute(
+            cursor,
+            "q_rows",
+            lambda: (
+                sa.select(
+                    schema.q_values.c.state, schema.q_values.c.action, schema.q_values.c.value
+                )
+                .where(schema.q_values.c.agent_name == sa.bindparam("agent"))
+                .order_by(schema.q_values.c.state)
+            ),
+            agent=agent_name,
+        )
+        table: QTable = {}
+        action_names: dict[str, str] = {}  # one str object per action name, not per row
+        current_state = None
+        actions: dict[str, float] = {}
+        while chunk := cursor.fetchmany(50_000):
+            for state, action, value in chunk:
+                if state != current_state:
+                    current_state = state
+                    actions = table.setdefault(state, {})
+                if value.__class__ is not float:
+                    value = self._q_value(value, agent_name, state, action)
+                actions[action_names.setdefault(action, action)] = value
+        return table
+
+    def _q_value(self, value: Any, agent_name: str, state: str, action: str) -> float:
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        raise self._corrupt(
+            agent_name, f"q_values state={state!r} action={action!r}", f"value {value!r}"
+        )
+
+    # ------------------------------------------------------------- policy gradient
+    def save_policy_params(self, agent_name: str, policy_params: Mapping[str, Any]) -> None:
+        agent_name = _name(agent_name)
+        if not isinstance(policy_params, Mapping):
+            raise TypeError(f"policy_params must be a mapping, not {type(policy_params).__name__}")
+        text = to_json(policy_params, "policy_params")
+        self._run(
+            lambda cursor: cursor.execute(
+                self._sql.upsert_policy_params, (agent_name, text, time.time())
+            )
+        )
+
+    def get_policy_params(self, agent_name: str) -> dict[str, Any] | None:
+        agent_name = _name(agent_name)
+        rows = self._run(
+            lambda cursor: self._execute(
+                cursor,
+                "policy",
+                lambda: sa.select(schema.policy_params.c.policy_params).where(
+                    schema.policy_params.c.agent_name == sa.bindparam("agent")
+                ),
+                agent=agent_name,
+            ).fetchall(),
+            atomic=False,
+        )
+        if not rows:
+            return None
+        return self._load_json(rows[0][0], agent_name, "policy_params.policy_params")
+
+    # --------------------------------------------------------------- numeric arrays
+    def save_arrays(self, agent_name: str, arrays: Mapping[str, np.ndarray]) -> None:
+        agent_name = _name(agent_name)
+        if not isinstance(arrays, Mapping):
+            raise TypeError(
+                f"arrays must be a mapping of name to array, not {type(arrays).__name__}"
+            )
+        records = []
+        for key, array in arrays.items():
+            key = _text(key, "arrays key")
+            if not isinstance(array, np.ndarray):
+                raise TypeError(
+                    f"arrays[{key!r}] must be a numpy array, not {type(array).__name__}"
+                )
+            dtype_name = _ARRAY_DTYPES.get((array.dtype.kind, array.dtype.itemsize))
+            if dtype_name is None:
+                raise TypeError(
+                    f"arrays[{key!r}] must have dtype float64 or int64, not {array.dtype}"
+                )
+            if dtype_name == "float64" and not np.isfinite(array).all():
+                raise ValueError(
+                    f"arrays[{key!r}] contains NaN or infinity, which cannot be stored"
+                )
+            data = np.ascontiguousarray(array, dtype=_STORED_ARRAY_DTYPES[dtype_name]).tobytes()
+            records.append((key, dtype_name, json.dumps(list(array.shape)), data))
+        if not records:
+            return
+        records.sort()
+        sql = self._sql
+
+        def work(cursor: Any) -> None:
+            now = time.time()
+            rows = [
+                (agent_name, key, dtype, shape, data, now) for key, dtype, shape, data in records
+            ]
+            if len(rows) == 1:
+                cursor.execute(sql.upsert_array, rows[0])
+            else:
+                cursor.executemany(sql.upsert_array, rows)
+
+        self._run(work)
+
+    def get_arrays(
+        self, agent_name: str, keys: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        agent_name = _name(agent_name)
+        wanted = None if keys is None else {_text(key, "keys item") for key in self._keys(keys)}
+        arrays = schema.learner_arrays.c
+        rows = self._run(
+            lambda cursor: self._execute(
+                cursor,
+                "arrays",
+                lambda: (
+                    sa.select(arrays.key, arrays.dtype, arrays.shape, arrays.data)
+                    .where(arrays.agent_name == sa.bindparam("agent"))
+                    .order_by(arrays.key)
+                ),
+                agent=agent_name,
+            ).fetchall(),
+            atomic=False,
+        )
+        result = {}
+        for key, dtype_name, shape_text, data in rows:
+            if wanted is None or key in wanted:
+                result[key] = self._decode_array(agent_name, key, dtype_name, shape_text, data)
+        return result
+
+    @staticmethod
+    def _keys(keys: Sequence[str]) -> Sequence[str]:
+        if isinstance(keys, str) or not isinstance(keys, Sequence | set | frozenset):
+            raise TypeError(f"keys must be a sequence of str, not {type(keys).__name__}")
+        return list(keys)
+
+    def _decode_array(
+        self, agent_name: str, key: str, dtype_name: str, shape_text: str, data: Any
+    ) -> np.ndarray:
+        where = f"learner_arrays key={key!r}"
+        shape = self._load_json(shape_text, agent_name, where)
+        stored_dtype = _STORED_ARRAY_DTYPES.get(dtype_name)
+        if stored_dtype is None or not isinstance(shape, list):
+            raise self._corrupt(agent_name, where, f"dtype {dtype_name!r}, shape {shape_text!r}")
+        data = bytes(data)
+        if len(data) != 8 * math.prod(shape):
+            raise self._corrupt(agent_name, where, f"{len(data)} bytes for shape {shape}")
+        return np.frombuffer(data, dtype=stored_dtype).reshape(shape).astype(dtype_name)
+
+    def delete_arrays(self, agent_name: str, keys: Sequence[str] | None = None) -> int:
+        agent_name = _name(agent_name)
+        arrays = schema.learner_arrays.c
+        if keys is None:
+
+            def work(cursor: Any) -> int:
+                return self._execute(
+                    cursor,
+                    "delete_all_arrays",
+                    lambda: sa.delete(schema.learner_arrays).where(
+                        arrays.agent_name == sa.bindparam("agent")
+                    ),
+                    agent=agent_name,
+                ).rowcount
+
+            return self._run(work)
+        names = sorted({_text(key, "keys item") for key in self._keys(keys)})
+
+        def delete_named(cursor: Any) -> int:
+            deleted = 0
+            for key in names:
+                deleted += self._execute(
+                    cursor,
+                    "delete_array",
+                    lambda: sa.delete(schema.learner_arrays).where(
+                        arrays.agent_name == sa.bindparam("agent"),
+                        arrays.key == sa.bindparam("key"),
+                    ),
+                    agent=agent_name,
+                    key=key,
+                ).rowcount
+            return deleted
+
+        return self._run(delete_named)
+
+    # ---------------------------------------------------------------------- rewards
+    def save_agent_reward(
+        self,
+        agent_name: str,
+        reward: float,
+        reward_components: Mapping[str, Any],
+        decision_id: int | None = None,
+    ) -> int:
+        agent_name = _name(agent_name)
+        reward = check_finite(reward, "reward")
+        if not isinstance(reward_components, Mapping):
+            raise TypeError(
+                f"reward_components must be a mapping, not {type(reward_components).__name__}"
+            )
+        components = to_json(reward_components, "reward_components")
+        if decision_id is not None:
+            decision_id = check_id(decision_id, "decision_id")
+        values = (agent_name, reward, components, time.time(), decision_id)
+        return self._run(lambda cursor: self._returned_id(cursor, self._sql.insert_reward, values))
+
+    @staticmethod
+    def _returned_id(cursor: Any, statement: str, values: tuple[Any, ...]) -> int:
+        cursor.execute(statement, values)
+        ((row_id,),) = cursor.fetchall()
+        return int(row_id)
+
+    def get_agent_rewards(self, agent_name: str, limit: int = 10) -> list[Row]:
+        agent_name = _name(agent_name)
+        limit = check_limit(limit)
+        rewards = schema.agent_rewards.c
+        rows = self._run(
+            lambda cursor: self._execute(
+                cursor,
+                "rewards",
+                lambda: (
+                    sa.select(
+                        rewards.id,
+                        rewards.reward,
+                        rewards.reward_components,
+                        rewards.decision_id,
+                        rewards.timestamp,
+                    )
+                    .where(rewards.agent_name == sa.bindparam("agent"))
+                    .order_by(rewards.id.desc())
+                    .limit(sa.bindparam("limit"))
+                ),
+                agent=agent_name,
+                limit=limit,
+            ).fetchall(),
+            atomic=False,
+        )
+        return [
+            {
+                "id": row_id,
+                "agent_name": agent_name,
+                "reward": reward,
+                "reward_components": self._load_json(
+                    components, agent_name, f"agent_rewards id={row_id}"
+                ),
+                "decision_id": decision_id,
+                "timestamp": timestamp,
+            }
+            for row_id, reward, components, decision_id, timestamp in rows
+        ]
+
+    # ----------------------------------------------------------------- interactions
+    def save_agent_interaction(
+        self,
+        agent_name: str,
+        request: str,
+        response: str,
+        feedback: str | None = None,
+        decision_id: int | None = None,
+    ) -> int:
+        agent_name = _name(agent_name)
+        request = _text(request, "request")
+        response = _text(response, "response")
+        if feedback is not None:
+            feedback = _text(feedback, "feedback")
+        if decision_id is not None:
+            decision_id = check_id(decision_id, "decision_id")
+        values = (agent_name, request, response, feedback, time.time(), decision_id)
+        return self._run(
+            lambda cursor: self._returned_id(cursor, self._sql.insert_interaction, values)
+        )
+
+    _INTERACTION_COLUMNS = (
+        "id",
+        "agent_name",
+        "request",
+        "response",
+        "feedback",
+        "decision_id",
+        "learned_feedback",
+        "timestamp",
+    )
+
+    @staticmethod
+    def _interaction_columns() -> list[sa.Column]:
+        table = schema.agent_interactions.c
+        return [table[name] for name in MemoryDatabase._INTERACTION_COLUMNS]
+
+    @staticmethod
+    def _interaction_row(row: Sequence[Any]) -> Row:
+        record = dict(zip(MemoryDatabase._INTERACTION_COLUMNS, row, strict=True))
+        learned = record.pop("learned_feedback")
+        record["feedback_learned"] = (
+            record["feedback"] is not None and learned == record["feedback"]
+        )
+        return record
+
+    def _interactions(
+        self, name: str, build: Callable[[], sa.Executable], **params: Any
+    ) -> list[Row]:
+        rows = self._run(
+            lambda cursor: self._execute(cursor, name, build, **params).fetchall(), atomic=False
+        )
+        return [self._interaction_row(row) for row in rows]
+
+    def get_agent_interactions(self, agent_name: str, limit: int = 10) -> list[Row]:
+        agent_name = _name(agent_name)
+        limit = check_limit(limit)
+        table = schema.agent_interactions.c
+        return self._interactions(
+            "interactions",
+            lambda: (
+                sa.select(*self._interaction_columns())
+                .where(table.agent_name == sa.bindparam("agent"))
+                .order_by(table.id.desc())
+                .limit(sa.bindparam("limit"))
+            ),
+            agent=agent_name,
+            limit=limit,
+        )
+
+    def get_agent_interaction(self, interaction_id: int) -> Row:
+        interaction_id = check_id(interaction_id, "interaction_id")
+        table = schema.agent_interactions.c
+        rows = self._interactions(
+            "interaction",
+            lambda: sa.select(*self._interaction_columns()).where(
+                table.id == sa.bindparam("row_id")
+            ),
+            row_id=interaction_id,
+        )
+        if not rows:
+            raise UnknownInteractionError(interaction_id)
+        return rows[0]
+
+    def find_agent_interaction(self, agent_name: str, request: str, response: str) -> Row | None:
+        agent_name = _name(agent_name)
+        request = _text(request, "request")
+        response = _text(response, "response")
+        table = schema.agent_interactions.c
+        rows = self._interactions(
+            "find_interaction",
+            lambda: (
+                sa.select(*self._interaction_columns())
+                .where(
+                    table.agent_name == sa.bindparam("agent"),
+                    table.request == sa.bindparam("request"),
+                    table.response == sa.bindparam("response"),
+                )
+                .order_by(table.id.desc())
+                .limit(1)
+            ),
+            agent=agent_name,
+            request=request,
+            response=response,
+        )
+        return rows[0] if rows else None
+
+    def set_interaction_feedback(self, interaction_id: int, feedback: str) -> None:
+        interaction_id = check_id(interaction_id, "interaction_id")
+        feedback = _text(feedback, "feedback")
+        table = schema.agent_interactions
+
+        def work(cursor: Any) -> None:
+            updated = self._execute(
+                cursor,
+                "set_feedback",
+                lambda: (
+                    sa.update(table)
+                    .where(table.c.id == sa.bindparam("row_id"))
+                    .values(feedback=sa.bindparam("feedback"), learned_feedback=None)
+                ),
+                row_id=interaction_id,
+                feedback=feedback,
+            ).rowcount
+            if updated != 1:
+                raise UnknownInteractionError(interaction_id)
+
+        self._run(work)
+
+    def get_unlearned_feedback(self, agent_name: str, limit: int = 10) -> list[Row]:
+        agent_name = _name(agent_name)
+        limit = check_limit(limit)
+        table = schema.agent_interactions.c
+        return self._interactions(
+            "unlearned",
+            lambda: (
+                sa.select(*self._interaction_columns())
+                .where(
+                    table.agent_name == sa.bindparam("agent"),
+                    table.feedback.is_not(None),
+                    sa.or_(
+                        table.learned_feedback.is_(None), table.learned_feedback != table.feedback
+                    ),
+                )
+                .order_by(table.id)
+                .limit(sa.bindparam("limit"))
+            ),
+            agent=agent_name,
+            limit=limit,
+        )
+
+    def mark_feedback_learned(self, interaction_ids: Sequence[int]) -> None:
+        if isinstance(interaction_ids, str | bytes) or not isinstance(
+            interaction_ids, Sequence | set | frozenset
+        ):
+            raise TypeError(
+                f"interaction_ids must be a sequence of int, not {type(interaction_ids).__name__}"
+            )
+        ids = sorted({check_id(row_id, "interaction_ids item") for row_id in interaction_ids})
+        if not ids:
+            return
+        statement = self._sql.mark_feedback_learned
+
+        def work(cursor: Any) -> None:
+            for row_id in ids:
+                cursor.execute(statement, (row_id,))
+                if cursor.rowcount != 1:
+                    raise UnknownInteractionError(row_id)
+
+        if self._depth:
+            with self.transaction():  # a savepoint: an unknown id undoes this call only
+                self._run(work)
+        else:
+            self._run(work)
+
+    # -------------------------------------------------------------------- decisions
+    def save_agent_decision(
+        self,
+        agent_name: str,
+        state: str,
+        selected_action: str,
+        q_values: Mapping[str, Any],
+        reward: Any,
+        *,
+        propensity: float | None = None,
+        features: Sequence[float] | None = None,
+    ) -> int:
+        agent_name = _name(agent_name)
+        state = _text(state, "state")
+        selected_action = _text(selected_action, "selected_action")
+        if not isinstance(q_values, Mapping):
+            raise TypeError(f"q_values must be a mapping, not {type(q_values).__name__}")
+        q_values_json = to_json(q_values, "q_values")
+        reward_json = to_json(reward, "reward")
+        if propensity is not None:
+            propensity = check_finite(propensity, "propensity")
+            if not 0.0 < propensity <= 1.0:
+                raise ValueError(f"propensity must be in (0, 1], got {propensity}")
+        features_json = None if features is None else to_json(_features(features), "features")
+        values = (
+            agent_name,
+            state,
+            selected_action,
+            q_values_json,
+            reward_json,
+            time.time(),
+            propensity,
+            features_json,
+        )
+        return self._run(
+            lambda cursor: self._returned_id(cursor, self._sql.insert_decision, values)
+        )
+
+    _DECISION_COLUMNS = (
+        "id",
+        "agent_name",
+        "state",
+        "selected_action",
+        "q_values",
+        "reward",
+        "propensity",
+        "features",
+        "timestamp",
+    )
+
+    @staticmethod
+    def _decision_columns() -> list[sa.Column]:
+        table = schema.agent_decisions.c
+        return [table[name] for name in MemoryDatabase._DECISION_COLUMNS]
+
+    def _decision_row(self, row: Sequence[Any]) -> Row:
+        record = dict(zip(self._DECISION_COLUMNS, row, strict=True))
+        agent_name, row_id = record["agent_name"], record["id"]
+        for column in ("q_values", "reward", "features"):
+            if column != "features" or record[column] is not None:
+                record[column] = self._load_json(
+                    record[column], agent_name, f"agent_decisions id={row_id} {column}"
+                )
+        return record
+
+    def _decisions(self, name: str, build: Callable[[], sa.Executable], **params: Any) -> list[Row]:
+        rows = self._run(
+            lambda cursor: self._execute(cursor, name, build, **params).fetchall(), atomic=False
+        )
+        return [self._decision_row(row) for row in rows]
+
+    def get_agent_decisions(self, agent_name: str, limit: int = 10) -> list[Row]:
+        agent_name = _name(agent_name)
+        limit = check_limit(limit)
+        table = schema.agent_decisions.c
+        return self._decisions(
+            "decisions",
+            lambda: (
+                sa.select(*self._decision_columns())
+                .where(table.agent_name == sa.bindparam("agent"))
+                .order_by(table.id.desc())
+                .limit(sa.bindparam("limit"))
+            ),
+            agent=agent_name,
+            limit=limit,
+        )
+
+    def get_agent_decision(self, decision_id: int) -> Row:
+        decision_id = check_id(decision_id, "decision_id")
+        table = schema.agent_decisions.c
+        rows = self._decisions(
+            "decision",
+            lambda: sa.select(*self._decision_columns()).where(table.id == sa.bindparam("row_id")),
+            row_id=decision_id,
+        )
+        if not rows:
+            raise UnknownDecisionError(decision_id)
+        return rows[0]
+
+    def iter_agent_decisions(
+        self, agent_name: str, after_id: int = 0, batch_size: int = 1000
+    ) -> Iterator[Row]:
+        agent_name = _name(agent_name)
+        after_id = check_id(after_id, "after_id")
+        batch_size = check_limit(batch_size, "batch_size")
+        table = schema.agent_decisions.c
+        return self._iter_decisions(agent_name, after_id, batch_size, table)
+
+    def _iter_decisions(
+        self, agent_name: str, after_id: int, batch_size: int, table: Any
+    ) -> Iterator[Row]:
+        while True:
+            batch = self._decisions(
+                "decisions_after",
+                lambda: (
+                    sa.select(*self._decision_columns())
+                    .where(
+                        table.agent_name == sa.bindparam("agent"), table.id > sa.bindparam("after")
+                    )
+                    .order_by(table.id)
+                    .limit(sa.bindparam("limit"))
+                ),
+                agent=agent_name,
+                after=after_id,
+                limit=batch_size,
+            )
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            after_id = batch[-1]["id"]
+
+    def set_decision_reward(self, decision_id: int, reward: Any) -> None:
+        decision_id = check_id(decision_id, "decision_id")
+        reward_json = to_json(reward, "reward")
+        statement = self._sql.update_decision_reward
+
+        def work(cursor: Any) -> None:
+            cursor.execute(statement, (reward_json, decision_id))
+            if cursor.rowcount != 1:
+                raise UnknownDecisionError(decision_id)
+
+        self._run(work)
+
+    # ------------------------------------------------------------------- inspection
+    def list_agents(self) -> list[str]:
+        def build() -> sa.Executable:
+            names = [sa.select(table.c.agent_name) for table in schema.AGENT_TABLES]
+            names.append(sa.select(schema.q_tables_unmigrated.c.agent_name))
+            return sa.union(*names)
+
+        rows = self._run(
+            lambda cursor: self._execute(cursor, "agents", build).fetchall(), write=False
+        )
+        return sorted(name for (name,) in rows)
+
+    def agent_stats(self, agent_name: str) -> Row:
+        agent_name = _name(agent_name)
+
+        def work(cursor: Any) -> Row:
+            stats: Row = {}
+            for key, table in (
+                ("decisions", schema.agent_decisions),
+                ("interactions", schema.agent_interactions),
+                ("rewards", schema.agent_rewards),
+            ):
+                (stats[key],) = self._execute(
+                    cursor,
+                    f"count_{key}",
+                    lambda table=table: sa.select(sa.func.count()).where(
+                        table.c.agent_name == sa.bindparam("agent")
+                    ),
+                    agent=agent_name,
+                ).fetchone()
+            rewards = schema.agent_rewards.c
+            (mean,) = self._execute(
+                cursor,
+                "mean_reward",
+                lambda: sa.select(sa.func.avg(rewards.reward)).where(
+                    rewards.agent_name == sa.bindparam("agent")
+                ),
+                agent=agent_name,
+            ).fetchone()
+            stats["mean_reward"] = None if mean is None else float(mean)
+            stats["last_update"] = self._last_update(cursor, agent_name)
+            return stats
+
+        return self._run(work, write=False)
+
+    def _last_update(self, cursor: Any, agent_name: str) -> float | None:
+        def build() -> sa.Executable:
+            parts = []
+            for table, column in (
+                (schema.agent_rewards, "timestamp"),
+                (schema.agent_interactions, "timestamp"),
+                (schema.agent_decisions, "timestamp"),
+            ):
+                newest = (
+                    sa.select(table.c[column].label("stamp"))
+                    .where(table.c.agent_name == sa.bindparam("agent"))
+                    .order_by(table.c.id.desc())
+                    .limit(1)
+                )
+                parts.append(sa.select(newest.subquery().c.stamp))
+            for table in (
+                schema.q_agents,
+                schema.q_values,
+                schema.policy_params,
+                schema.learner_arrays,
+            ):
+                parts.append(
+                    sa.select(sa.func.max(table.c.last_updated).label("stamp")).where(
+                        table.c.agent_name == sa.bindparam("agent")
+                    )
+                )
+            union = sa.union_all(*parts).subquery()
+            return sa.select(sa.func.max(union.c.stamp))
+
+        (stamp,) = self._execute(cursor, "last_update", build, agent=agent_name).fetchone()
+        return None if stamp is None else float(stamp)
+
+    def count_agent_decisions(self, agent_name: str) -> int:
+        agent_name = _name(agent_name)
+        table = schema.agent_decisions
+        ((count,),) = self._run(
+            lambda cursor: self._execute(
+                cursor,
+                "count_decisions",
+                lambda: sa.select(sa.func.count()).where(
+                    table.c.agent_name == sa.bindparam("agent")
+                ),
+                agent=agent_name,
+            ).fetchall(),
+            atomic=False,
+        )
+        return int(count)
+
+    # -------------------------------------------------------------------- lifecycle
+    @property
+    def schema_version(self) -> int:
+        meta = schema.rlmemory_meta.c
+        rows = self._run(
+            lambda cursor: self._execute(
+                cursor,
+                "schema_version",
+                lambda: sa.select(meta.value).where(meta.key == "schema_version"),
+            ).fetchall(),
+            atomic=False,
+        )
+        return int(rows[0][0]) if rows else self._version
+
+    def close(self) -> None:
+        """Close the held connection and dispose of the engine. Idempotent.
+
+        >>> import os, tempfile
+        >>> db = MemoryDatabase(os.path.join(tempfile.mkdtemp(), "m.db"))
+        >>> db.close(); db.close()
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._depth:
+                self._rollback()
+                self._depth = 0
+            if os.getpid() == self._pid:
+                with contextlib.suppress(Exception):
+                    self._cursor.close()
+                with contextlib.suppress(Exception):
+                    self._pool_connection.close()
+                self._engine.dispose()
+            else:
+                self._engine.dispose(close=False)
+
+    def __enter__(self) -> MemoryDatabase:
+        return self
+
+    def __repr__(self) -> str:
+        return f"MemoryDatabase({self.location!r})"
+
+
+def _features(features: Any) -> list[float]:
+    if isinstance(features, np.ndarray):
+        features = features.tolist()
+    if isinstance(features, str | bytes) or not isinstance(features, Sequence):
+        raise TypeError(f"features must be a sequence of numbers, not {type(features).__name__}")
+    return [check_finite(value, f"features[{index}]") for index, value in enumerate(features)]
