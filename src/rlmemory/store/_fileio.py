@@ -1,0 +1,307 @@
+"""Crash-safe file primitives of the file store: atomic replace, durable appends, JSON Lines.
+
+Nothing here knows what the files mean. The rules it implements:
+
+* :func:`atomic_write` writes a temporary file in the same folder, fsyncs it, renames it
+  over the target and fsyncs the folder, so a crash leaves the old or the new file.
+* :func:`append_bytes` appends with one ``write`` and an fsync. A crash during an append
+  can leave a final line without its newline; readers ignore such a torn line unless it
+  is a complete JSON object, and :func:`repair_torn_tail` removes it before the next
+  append.
+* :func:`iter_records_backward` reads JSON Lines newest first in blocks from the end, so
+  reading the last few records of a long history does not read the whole file.
+
+>>> import tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "history.jsonl"
+>>> append_bytes(path, encode_line({"id": 1}))
+>>> append_bytes(path, encode_line({"id": 2}))
+>>> with open(path, "ab") as torn:  # what a crash in the middle of an append leaves
+...     _ = torn.write(b'{"id": 3, "tex')
+>>> [record["id"] for _, record in iter_records_backward(path)]
+[2, 1]
+>>> repair_torn_tail(path) == path.stat().st_size
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rlmemory.errors import CorruptStoreError
+
+_BLOCK_SIZE = 1 << 16
+_SLUG_LENGTH = 40
+_HASH_LENGTH = 20
+_UNSAFE_CHARACTERS = re.compile(r"[^a-z0-9_]+")
+#: Every agent folder name matches this: no dot, no slash, ASCII, at most 61 characters.
+SAFE_NAME = re.compile(rf"^[a-z0-9_]{{1,{_SLUG_LENGTH}}}-[0-9a-f]{{{_HASH_LENGTH}}}$")
+
+
+def safe_dirname(name: str) -> str:
+    """Map an arbitrary string to a folder name that is safe on every filesystem.
+
+    A readable slug (lowercase ASCII letters, digits and ``_``, at most 40 characters)
+    followed by a hash of the exact name, so names that differ only in case, in
+    characters the slug drops, or after the 40th character never collide, and no name
+    can climb out of its parent folder.
+
+    >>> safe_dirname("Search Agent")
+    'search_agent-428d0d93708eb8c4fff5'
+    >>> safe_dirname("../x").startswith("x-")
+    True
+    >>> safe_dirname("..").startswith("agent-")
+    True
+    >>> safe_dirname("A") != safe_dirname("a")
+    True
+    """
+    slug = _UNSAFE_CHARACTERS.sub("_", name.lower()).strip("_")[:_SLUG_LENGTH] or "agent"
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{slug}-{digest[:_HASH_LENGTH]}"
+
+
+def encode_line(record: Any) -> bytes:
+    """One JSON Lines record: compact JSON, UTF-8, ending in a newline."""
+    return (
+        json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+    ).encode("utf-8")
+
+
+def encode_document(mapping: dict[str, Any]) -> bytes:
+    """A JSON object written one top-level key per line, for people and ``diff``.
+
+    >>> print(encode_document({"s1": {"a": 1.0}, "s2": {"b": 2.0}}).decode(), end="")
+    {
+    "s1": {"a": 1.0},
+    "s2": {"b": 2.0}
+    }
+    """
+    if not mapping:
+        return b"{}\n"
+    lines = [
+        json.dumps(key, ensure_ascii=False) + ": " + json.dumps(value, ensure_ascii=False)
+        for key, value in mapping.items()
+    ]
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
+
+
+def read_document(path: Path) -> dict[str, Any] | None:
+    """Return the JSON object stored in ``path``, ``None`` if the file does not exist.
+
+    A file that is not a JSON object (truncated, edited badly) is a
+    :class:`~rlmemory.errors.CorruptStoreError` naming the path.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CorruptStoreError(f"{path} is not valid JSON: {error}", str(path)) from None
+    if not isinstance(document, dict):
+        raise CorruptStoreError(f"{path} does not hold a JSON object", str(path))
+    return document
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the creation, renaming or removal of entries in ``path`` durable."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError:  # pragma: no cover - platforms that cannot open folders (Windows)
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:  # pragma: no cover - filesystems that refuse to fsync a folder
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(descriptor, view)
+        view = view[written:]
+
+
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` by a file holding ``data``; a crash leaves the old or the new file.
+
+    With ``durable=False`` the fsyncs are left to the caller (a transaction syncs at commit).
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        try:
+            _write_all(descriptor, data)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def append_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Append ``data`` with one ``write``; fsync it (and the folder if the file is new)."""
+    created = not path.exists()
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        _write_all(descriptor, data)
+        if durable:
+            os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    if durable and created:
+        fsync_dir(path.parent)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush ``path``'s data to disk, if the file exists."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _parses_as_object(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data), dict)
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def _last_newline_end(handle: Any, size: int) -> int:
+    """Offset just past the last newline before ``size`` (0 if there is none)."""
+    position = size
+    while position > 0:
+        start = max(0, position - _BLOCK_SIZE)
+        handle.seek(start)
+        block = handle.read(position - start)
+        found = block.rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        position = start
+    return 0
+
+
+def repair_torn_tail(path: Path) -> int | None:
+    """Make a JSON Lines file end with a newline; return its size (None if missing).
+
+    A final line without newline is what a crash during an append leaves. If it is a
+    complete JSON object (a line edited by hand, or an append cut just before its
+    newline) the newline is added; otherwise the torn bytes, never acknowledged to
+    anyone, are cut off.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size == 0:
+        return 0
+    with open(path, "r+b") as handle:
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return size
+        start = _last_newline_end(handle, size)
+        handle.seek(start)
+        if _parses_as_object(handle.read(size - start)):
+            handle.seek(size)
+            handle.write(b"\n")
+            size += 1
+        else:
+            handle.truncate(start)
+            size = start
+        handle.flush()
+        os.fsync(handle.fileno())
+    return size
+
+
+def _decode(line: bytes, path: Path, offset: int, final: bool) -> dict[str, Any] | None:
+    """Parse one line; ``None`` for blank lines and for a torn final line."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        record = None
+    if isinstance(record, dict):
+        return record
+    if final:
+        return None
+    raise CorruptStoreError(f"{path} has a malformed JSON line at byte offset {offset}", str(path))
+
+
+def iter_records_forward(
+    path: Path, end: int | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(offset, record)`` oldest first, reading at most ``end`` bytes.
+
+    A missing file yields nothing. A malformed line followed by other lines raises
+    :class:`~rlmemory.errors.CorruptStoreError`; a malformed final line without
+    newline is a torn append and is skipped.
+    """
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        return
+    with handle:
+        offset = 0
+        for line in handle:
+            if end is not None and offset >= end:
+                return
+            final = not line.endswith(b"\n")
+            record = _decode(line, path, offset, final)
+            if record is not None:
+                yield offset, record
+            offset += len(line)
+
+
+def iter_records_backward(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(offset, record)`` newest first, reading blocks from the end of the file."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        return
+    with handle:
+        position = handle.seek(0, os.SEEK_END)
+        pending: list[bytes] = []  # blocks without newline, newest first
+        final = True
+        while position > 0:
+            start = max(0, position - _BLOCK_SIZE)
+            handle.seek(start)
+            block = handle.read(position - start)
+            position = start
+            if b"\n" not in block and start > 0:
+                pending.append(block)
+                continue
+            buffer = block + b"".join(reversed(pending))
+            lines = buffer.split(b"\n")
+            line_end = start + len(buffer)
+            # lines[0] may continue in the previous block, unless the file starts here
+            complete = lines[1:] if start > 0 else lines
+            for line in reversed(complete):
+                line_start = line_end - len(line)
+                record = _decode(line, path, line_start, final)
+                final = False
+                if record is not None:
+                    yield line_start, record
+                line_end = line_start - 1
+            pending = [lines[0]] if start > 0 else []
