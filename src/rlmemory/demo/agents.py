@@ -7,7 +7,7 @@ Each has the seed's sub-agent form, ``async execute(request, db) -> dict`` with
 >>> asyncio.run(StatisticsAgent().execute("Summarise 3, 5 and 10", None))["response"]
 'n=3 mean=6 median=5 stdev=3.606 min=3 max=10'
 >>> asyncio.run(StatisticsAgent().execute("Find docs on the with statement", None))["error"]
-'no list of at least three numbers in the request'
+'no list of at least 3 numbers in the request'
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _word_set(text: str) -> frozenset[str]:
 SEARCH_STOPWORDS = _word_set(
     """
     the and for are was were what where when which who how why does did can could
-    would should will about into from with this that these those there their them
+    would should will about into from this that these those there their them
     then than have has had not but any all some each our your you its it's please
     show tell give find search look lookup docs doc documentation documented reference
     python explain explained describe described mean means meaning
@@ -42,12 +42,17 @@ SEARCH_STOPWORDS = _word_set(
 )
 
 
+#: Weight of a query word found in a topic's name, relative to one occurrence in its text.
+TITLE_BONUS = 3.0
+
+
 class DocsSearchAgent:
     """Full-text search over the Python documentation topics shipped with Python.
 
     A topic matches when it contains every query word (the request's words minus the
     phrasing words in :data:`SEARCH_STOPWORDS`; a plural also matches its singular);
-    matches are ranked by tf-idf. No match, or no query word, is a failed task.
+    matches are ranked by tf-idf, with a bonus for query words in the topic's
+    name. No match, or no query word, is a failed task.
 
     >>> import asyncio
     >>> result = asyncio.run(DocsSearchAgent().execute("Find docs on context managers", None))
@@ -80,13 +85,16 @@ class DocsSearchAgent:
         per_term = [self._topic_counts(term) for term in terms]
         matching = set(per_term[0]).intersection(*per_term[1:])
         total = len(self.topics)
-        scores = {
-            topic: sum(
-                (1.0 + math.log(counts[topic])) * math.log(1.0 + total / len(counts))
-                for counts in per_term
-            )
-            for topic in matching
-        }
+        scores = {}
+        for topic in matching:
+            title_words = set(topic.split("-"))
+            score = 0.0
+            for term, counts in zip(terms, per_term, strict=True):
+                idf = math.log(1.0 + total / len(counts))
+                score += (1.0 + math.log(counts[topic])) * idf
+                if title_words & {term, term.removesuffix("s")}:
+                    score += TITLE_BONUS * idf
+            scores[topic] = score
         return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[: self.max_results]
 
     def _topic_counts(self, term: str) -> dict[str, int]:
