@@ -513,6 +513,8 @@ class MemoryDatabase(MemoryStore):
         records = []
         for key, array in arrays.items():
             key = _text(key, "arrays key")
+            if isinstance(array, np.generic):
+                array = np.asarray(array)
             if not isinstance(array, np.ndarray):
                 raise TypeError(
                     f"arrays[{key!r}] must be a numpy array, not {type(array).__name__}"
