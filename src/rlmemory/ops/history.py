@@ -1,0 +1,163 @@
+"""Correcting history: fix or delete a recorded reward or interaction, and relearn.
+
+A wrong reward taught the learner something wrong. Correct the reward row (and the
+reward recorded on its decision), then :func:`relearn`: the agent's learned state is
+rolled back to a version and the logged decisions made after that version are
+replayed through the learner with their (corrected) rewards. Everything keeps a
+trace: the rollback and the relearned state are new versions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rlmemory.learners.base import Observation, RoutingLearner
+from rlmemory.ops.versions import checkpoint, get_version, rollback
+from rlmemory.store._validation import check_finite, check_id
+from rlmemory.store.base import MemoryStore, Row
+
+
+def correct_reward(
+    store: MemoryStore,
+    reward_id: int,
+    reward: float,
+    reward_components: Mapping[str, Any] | None = None,
+) -> Row:
+    """Replace the value (and optionally the components) of a stored reward.
+
+    When the reward belongs to a decision whose recorded reward is a number, that
+    number is corrected too, so :func:`relearn` replays the corrected value. Returns the
+    row as it was before. An unknown id is a ``LookupError``.
+    """
+    reward_id = check_id(reward_id, "reward_id")
+    value = check_finite(reward, "reward")
+    with store.transaction():
+        before = store.get_agent_reward(reward_id)
+        store.update_agent_reward(reward_id, value, reward_components)
+        decision_id = before.get("decision_id")
+        if decision_id is not None and _decision_reward_is_number(store, decision_id):
+            store.set_decision_reward(decision_id, value)
+    return before
+
+
+def delete_reward(store: MemoryStore, reward_id: int) -> Row:
+    """Delete a stored reward; its decision's recorded reward becomes pending (None).
+
+    Returns the deleted row. An unknown id is a ``LookupError``.
+    """
+    reward_id = check_id(reward_id, "reward_id")
+    with store.transaction():
+        before = store.get_agent_reward(reward_id)
+        store.delete_agent_reward(reward_id)
+        decision_id = before.get("decision_id")
+        if decision_id is not None and _decision_reward_is_number(store, decision_id):
+            store.set_decision_reward(decision_id, None)
+    return before
+
+
+def _decision_reward_is_number(store: MemoryStore, decision_id: int) -> bool:
+    try:
+        decision = store.get_agent_decision(decision_id)
+    except LookupError:
+        return False  # the decision was pruned; the reward row stands alone
+    return reward_value(decision["reward"]) is not None
+
+
+def correct_interaction(
+    store: MemoryStore,
+    interaction_id: int,
+    *,
+    request: str | None = None,
+    response: str | None = None,
+    feedback: str | None = None,
+) -> Row:
+    """Replace the request, response and/or feedback text of an interaction.
+
+    New feedback is marked not yet learned, so ``learn_from_batch`` learns it. Returns
+    the row as it was before.
+    """
+    interaction_id = check_id(interaction_id, "interaction_id")
+    if request is None and response is None and feedback is None:
+        raise ValueError("give at least one of request, response, feedback to correct")
+    with store.transaction():
+        before = store.get_agent_interaction(interaction_id)
+        if request is not None or response is not None:
+            store.update_agent_interaction(interaction_id, request=request, response=response)
+        if feedback is not None:
+            store.set_interaction_feedback(interaction_id, feedback)
+    return before
+
+
+def delete_interaction(store: MemoryStore, interaction_id: int) -> Row:
+    """Delete an interaction; return it as it was."""
+    interaction_id = check_id(interaction_id, "interaction_id")
+    with store.transaction():
+        before = store.get_agent_interaction(interaction_id)
+        store.delete_agent_interaction(interaction_id)
+    return before
+
+
+def reward_value(recorded: Any) -> float | None:
+    """The learnable number in a decision's recorded reward, or None (pending, or not a number).
+
+    >>> reward_value(0.75), reward_value(None), reward_value({"reward": 1}), reward_value("x")
+    (0.75, None, 1.0, None)
+    """
+    if isinstance(recorded, Mapping):
+        recorded = recorded.get("reward", recorded.get("value"))
+    if isinstance(recorded, bool) or not isinstance(recorded, int | float):
+        return None
+    return float(recorded) if math.isfinite(recorded) else None
+
+
+@dataclass(frozen=True)
+class RelearnReport:
+    """What :func:`relearn` did.
+
+    ``replayed`` decisions were learned again; ``skipped`` had no numeric reward or an
+    action the learner does not know. ``rollback_version`` holds the restored state,
+    ``final_version`` the relearned one.
+    """
+
+    agent_name: str
+    from_version: int
+    replayed: int
+    skipped: int
+    rollback_version: int
+    final_version: int
+
+
+def relearn(store: MemoryStore, learner: RoutingLearner, version: int) -> RelearnReport:
+    """Roll ``learner``'s agent back to ``version`` and replay the decisions logged after it.
+
+    Decisions after the version's decision watermark are replayed oldest first through
+    ``learner.learn(Observation(state, features), selected_action, reward)``, with the
+    reward recorded on the decision now (corrections included). The learner must be
+    the one stored under the agent's name and nothing else may learn for that agent
+    meanwhile (stop the coordinator first).
+    """
+    agent_name = learner.name
+    target = get_version(store, agent_name, version)
+    outcome = rollback(store, agent_name, version)
+    learner.reload()
+    replayed = skipped = 0
+    for decision in store.iter_agent_decisions(
+        agent_name, after_id=target.state.decision_watermark
+    ):
+        value = reward_value(decision["reward"])
+        action = decision["selected_action"]
+        if value is None or action not in learner.actions:
+            skipped += 1
+            continue
+        features = np.asarray(decision["features"] or [], dtype=np.float64)
+        learner.learn(Observation(decision["state"], features), action, value)
+        replayed += 1
+    final = checkpoint(
+        store, agent_name, f"relearned {replayed} decisions logged after version {version}"
+    )
+    return RelearnReport(agent_name, version, replayed, skipped, outcome.new_version, final)
