@@ -78,6 +78,7 @@ POSITIVE_WORDS: dict[str, float] = {
     "okay": 0.3,
     "works": 0.7,
     "worked": 0.7,
+    "work": 0.5,
     "solved": 0.8,
     "love": 0.9,
     "like": 0.5,
