@@ -17,17 +17,15 @@ like the one that wrote them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 
-#: Suffixes of the per-action array keys in the store: ``f"{action}/{suffix}"``.
-ARRAY_SUFFIXES = ("A_inv", "b", "count")
+#: Suffix of the per-action store key: ``f"{action}/{STATE_SUFFIX}"``.
+STATE_SUFFIX = "ridge"
 
 
-def array_keys(action: str) -> list[str]:
-    """The store keys holding one action's statistics."""
-    return [f"{action}/{suffix}" for suffix in ARRAY_SUFFIXES]
+def state_key(action: str) -> str:
+    """The store key holding one action's statistics."""
+    return f"{action}/{STATE_SUFFIX}"
 
 
 class RidgeArms:
@@ -44,51 +42,67 @@ class RidgeArms:
         self.b = np.empty((0, dimension))
         self.theta = np.empty((0, dimension))
         self.counts = np.empty(0, dtype=np.int64)
+        rows, columns = np.triu_indices(dimension)
+        self._upper = rows * dimension + columns
+        self._upper_mirror = columns * dimension + rows
 
-    def add_action(self, arrays: Mapping[str, np.ndarray] | None = None) -> None:
-        """Append one action: fresh (``A^{-1} = I / ridge``, ``b = 0``) or from stored arrays."""
+    def add_action(self, state: np.ndarray | None = None) -> None:
+        """Append one action: fresh (``A^{-1} = I / ridge``, ``b = 0``) or from its state."""
         d = self.dimension
-        if arrays is None:
-            A_inv = np.eye(d) / self.ridge
-            b = np.zeros(d)
-            count = 0
-        else:
-            A_inv, b, count = self._checked(arrays)
-        self.A_inv = np.concatenate([self.A_inv, A_inv[None]])
-        self.b = np.concatenate([self.b, b[None]])
-        self.theta = np.concatenate([self.theta, (A_inv @ b)[None]])
-        self.counts = np.append(self.counts, np.int64(count))
+        self.A_inv = np.concatenate([self.A_inv, np.eye(d)[None] / self.ridge])
+        self.b = np.concatenate([self.b, np.zeros((1, d))])
+        self.theta = np.concatenate([self.theta, np.zeros((1, d))])
+        self.counts = np.append(self.counts, np.int64(0))
+        if state is not None:
+            self.set_state(self.counts.size - 1, state)
 
-    def set_action(self, k: int, arrays: Mapping[str, np.ndarray] | None) -> None:
-        """Replace action ``k``'s statistics (fresh when ``arrays`` is None)."""
-        if arrays is None:
-            self.A_inv[k] = np.eye(self.dimension) / self.ridge
-            self.b[k] = 0.0
-            self.counts[k] = 0
-        else:
-            A_inv, b, count = self._checked(arrays)
-            self.A_inv[k] = A_inv
-            self.b[k] = b
-            self.counts[k] = count
+    def state_size(self) -> int:
+        """Length of one action's packed state: count, ``b`` and the upper triangle."""
+        return 1 + self.dimension + self._upper.size
+
+    def state_of(self, k: int) -> np.ndarray:
+        """Action ``k``'s statistics packed in one float64 vector, as the store keeps them.
+
+        Layout: ``[count, b_0 … b_{d-1}, upper triangle of A^{-1} row by row]``.
+        ``A^{-1}`` is exactly symmetric (every update subtracts ``outer(u, u) * c``), so
+        its upper triangle restores it bit for bit at half the bytes.
+        """
+        return np.concatenate(
+            ([float(self.counts[k])], self.b[k], self.A_inv[k].ravel()[self._upper])
+        )
+
+    def set_state(self, k: int, state: np.ndarray) -> None:
+        """Restore action ``k`` from :meth:`state_of`'s vector."""
+        packed = np.asarray(state, dtype=np.float64)
+        if packed.shape != (self.state_size(),):
+            raise ValueError(
+                f"stored statistics have shape {packed.shape}, expected "
+                f"({self.state_size()},) for dimension {self.dimension}"
+            )
+        d = self.dimension
+        flat = np.empty(d * d)
+        flat[self._upper] = packed[1 + d :]
+        flat[self._upper_mirror] = packed[1 + d :]
+        self.A_inv[k] = flat.reshape(d, d)
+        self.b[k] = packed[1 : 1 + d]
+        self.counts[k] = int(packed[0])
         self.theta[k] = self.A_inv[k] @ self.b[k]
 
-    def _checked(self, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
-        d = self.dimension
-        A_inv = np.array(arrays["A_inv"], dtype=np.float64)
-        b = np.array(arrays["b"], dtype=np.float64)
-        if A_inv.shape != (d, d) or b.shape != (d,):
-            raise ValueError(
-                f"stored statistics have shapes {A_inv.shape} and {b.shape}, "
-                f"expected ({d}, {d}) and ({d},) for dimension {d}"
-            )
-        return A_inv, b, int(np.asarray(arrays["count"]).reshape(-1)[0])
+    def snapshot(self, k: int) -> tuple[np.ndarray, np.ndarray, np.int64]:
+        """A copy of action ``k``'s statistics, to undo an update whose write failed."""
+        return self.A_inv[k].copy(), self.b[k].copy(), self.counts[k]
+
+    def restore(self, k: int, snapshot: tuple[np.ndarray, np.ndarray, np.int64]) -> None:
+        """Put back what :meth:`snapshot` copied."""
+        self.A_inv[k], self.b[k], self.counts[k] = snapshot
+        self.theta[k] = self.A_inv[k] @ self.b[k]
 
     def update(self, k: int, x: np.ndarray, reward: float, weight: float = 1.0) -> None:
         """Add ``weight * x x^T`` to ``A_k`` and ``weight * reward * x`` to ``b_k``."""
         A_inv = self.A_inv[k]
         u = A_inv @ x
-        # outer(u, u) * c is exactly symmetric, so A_inv stays exactly symmetric.
-        A_inv -= np.outer(u, u) * (weight / (1.0 + weight * (x @ u)))
+        # multiply.outer(u, u) * c is exactly symmetric, so A_inv stays exactly symmetric.
+        A_inv -= np.multiply.outer(u, u) * (weight / (1.0 + weight * (x @ u)))
         self.b[k] += (weight * reward) * x
         self.theta[k] = A_inv @ self.b[k]
         self.counts[k] += 1
@@ -100,11 +114,3 @@ class RidgeArms:
     def variances(self, x: np.ndarray) -> np.ndarray:
         """``x^T A_k^{-1} x`` for every action (the width of its confidence ellipsoid)."""
         return np.maximum((self.A_inv @ x) @ x, 0.0)
-
-    def arrays_of(self, k: int) -> dict[str, np.ndarray]:
-        """Action ``k``'s statistics as the store keeps them (keys without the action)."""
-        return {
-            "A_inv": self.A_inv[k].copy(),
-            "b": self.b[k].copy(),
-            "count": np.array([self.counts[k]], dtype=np.int64),
-        }

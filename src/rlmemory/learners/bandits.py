@@ -2,9 +2,10 @@
 
 All three keep one ridge regression per action (:class:`~rlmemory.learners._ridge.RidgeArms`)
 and differ only in how they pick an action from it. Every update writes the chosen
-action's statistics, and nothing else, through ``db.save_arrays`` under the keys
-``f"{action}/A_inv"``, ``f"{action}/b"`` and ``f"{action}/count"``; a learner built
-again on the same store restores them exactly. ``db=None`` runs the same learner
+action's statistics, and nothing else, through ``db.save_arrays``: one float64
+vector under the key ``f"{action}/ridge"`` holding ``[count, b, upper triangle of
+A^{-1}]`` (see :meth:`RidgeArms.state_of`); a learner built again on the same store
+restores them bit for bit. ``db=None`` runs the same learner
 without a store (nothing persisted), for experiments and offline evaluation.
 
 Each learner reports the probability of its choice (``Choice.propensity``) and of
@@ -34,12 +35,12 @@ every action (``action_probabilities``), which off-policy evaluation relies on:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from rlmemory.learners._ridge import ARRAY_SUFFIXES, RidgeArms
+from rlmemory.learners._ridge import STATE_SUFFIX, RidgeArms, state_key
 from rlmemory.learners.base import Choice, Observation
 
 #: Grid size of the numerical integral giving Thompson sampling's action probabilities.
@@ -48,6 +49,16 @@ _GRID_Z = np.linspace(-8.0, 8.0, THOMPSON_GRID_POINTS)
 _GRID_WEIGHTS = np.full(THOMPSON_GRID_POINTS, _GRID_Z[1] - _GRID_Z[0])
 _GRID_WEIGHTS[[0, -1]] *= 0.5
 _GRID_DENSITY_WEIGHTS = _GRID_WEIGHTS * np.exp(-0.5 * _GRID_Z**2) / math.sqrt(2.0 * math.pi)
+
+
+def _dimension_of_state(size: int) -> int:
+    """The feature dimension ``d`` whose packed state has ``size = 1 + d + d (d + 1) / 2``."""
+    dimension = int((math.isqrt(8 * size + 1) - 3) // 2)
+    while 1 + dimension + dimension * (dimension + 1) // 2 < size:
+        dimension += 1
+    if 1 + dimension + dimension * (dimension + 1) // 2 != size:
+        raise ValueError(f"a stored ridge state of length {size} matches no feature dimension")
+    return dimension
 
 
 def _ties(values: np.ndarray) -> np.ndarray:
@@ -129,8 +140,8 @@ class _LinearBandit:
         """Re-read every action's statistics from the store (fresh where none are stored)."""
         stored = self._stored_statistics()
         dimension = self._requested_dimension
-        for arrays in stored.values():
-            found = int(np.asarray(arrays["A_inv"]).shape[0])
+        for state in stored.values():
+            found = _dimension_of_state(state.size)
             if dimension is None:
                 dimension = found
             elif found != dimension:
@@ -146,15 +157,15 @@ class _LinearBandit:
             arms.add_action(stored.get(action))
         self._arms = arms
 
-    def _stored_statistics(self) -> dict[str, dict[str, np.ndarray]]:
+    def _stored_statistics(self) -> dict[str, np.ndarray]:
         if self.db is None:
             return {}
-        by_action: dict[str, dict[str, np.ndarray]] = {}
+        by_action: dict[str, np.ndarray] = {}
         for key, value in self.db.get_arrays(self.name).items():
             action, _, suffix = key.rpartition("/")
-            if action and suffix in ARRAY_SUFFIXES:
-                by_action.setdefault(action, {})[suffix] = value
-        return {a: arrays for a, arrays in by_action.items() if len(arrays) == len(ARRAY_SUFFIXES)}
+            if action and suffix == STATE_SUFFIX:
+                by_action[action] = np.asarray(value, dtype=np.float64).reshape(-1)
+        return by_action
 
     def add_action(self, action: str) -> None:
         """Add a new action; statistics stored for it earlier are restored, others kept."""
@@ -174,11 +185,10 @@ class _LinearBandit:
     def _persist(self, indices: Sequence[int]) -> None:
         if self.db is None or self._arms is None:
             return
-        arrays: dict[str, np.ndarray] = {}
-        for k in indices:
-            for suffix, value in self._arms.arrays_of(k).items():
-                arrays[f"{self.actions[k]}/{suffix}"] = value
-        self.db.save_arrays(self.name, arrays)
+        arms = self._arms
+        self.db.save_arrays(
+            self.name, {state_key(self.actions[k]): arms.state_of(k) for k in indices}
+        )
 
     # ------------------------------------------------------------ validation
     def _features(self, features: Any) -> np.ndarray:
@@ -260,12 +270,12 @@ class _LinearBandit:
         weight = self._weight(weight)
         arms = self._arms
         assert arms is not None
-        before = arms.arrays_of(k)
+        before = arms.snapshot(k)
         arms.update(k, x, value, weight)
         try:
             self._persist([k])
         except BaseException:
-            arms.set_action(k, before)
+            arms.restore(k, before)
             raise
 
     def learn(self, observation: Observation, action: str, reward: float) -> None:
@@ -293,14 +303,14 @@ class _LinearBandit:
         if arms is None:
             return
         touched = sorted(set(indices))
-        before = {k: arms.arrays_of(k) for k in touched}
+        before = {k: arms.snapshot(k) for k in touched}
         for x, k, value, weight in zip(rows, indices, values, weight_list, strict=True):
             arms.update(k, x, value, weight)
         try:
             self._persist(touched)
         except BaseException:
-            for k, arrays in before.items():
-                arms.set_action(k, arrays)
+            for k, snapshot in before.items():
+                arms.restore(k, snapshot)
             raise
 
     @staticmethod
@@ -310,11 +320,20 @@ class _LinearBandit:
             raise ValueError(f"weight must be a positive finite number, got {weight!r}")
         return value
 
-    def statistics(self) -> dict[str, Mapping[str, np.ndarray]]:
-        """Each action's ``A_inv``, ``b`` and ``count`` (copies), for inspection and tests."""
-        if self._arms is None:
+    def statistics(self) -> dict[str, dict[str, np.ndarray]]:
+        """Each action's ``A_inv``, ``b``, ``theta`` and ``count`` (copies), for inspection."""
+        arms = self._arms
+        if arms is None:
             return {}
-        return {a: self._arms.arrays_of(k) for k, a in enumerate(self.actions)}
+        return {
+            action: {
+                "A_inv": arms.A_inv[k].copy(),
+                "b": arms.b[k].copy(),
+                "theta": arms.theta[k].copy(),
+                "count": np.array(arms.counts[k]),
+            }
+            for k, action in enumerate(self.actions)
+        }
 
 
 class LinUCBAgent(_LinearBandit):

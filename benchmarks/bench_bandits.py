@@ -1,0 +1,203 @@
+"""Contextual bandit bake-off: rlmemory's learners against Vowpal Wabbit and mabwiser.
+
+The supervised-to-bandit conversion of Bietti, Agarwal & Langford, "A Contextual Bandit
+Bake-off" (JMLR 2021): scikit-learn's bundled iris, wine, breast_cancer and digits,
+standardised (plus a constant feature), 5 shuffles each; each row is one round, the
+actions are the classes, the reward is 1 when the action equals the label, and only the
+chosen action's reward is revealed. "digits x3" replays each shuffle three times.
+Reported: progressive mean reward (mean over the 5 shuffles) and seconds per 1,000
+rounds (act + learn, including each library's input formatting), all in one run.
+
+* rlmemory, SQLite: every update written to a MemoryDatabase on a temporary file
+  (``save_arrays`` of the chosen action's statistics, durable when it returns).
+* rlmemory, memory: the same learners built with ``db=None`` (nothing persisted).
+* VW: ``--cb_explore_adf --epsilon 0.05 -q sa`` and ``--cb_explore_adf --squarecb -q sa``
+  (plus ``--quiet --random_seed <shuffle>``); the action is sampled from the returned
+  pmf and learned with cost 1 - reward and its probability.
+* mabwiser ``LinUCB(alpha=1)``; uniform random.
+
+Run: PYTHONPATH=src python benchmarks/bench_bandits.py [--shuffles 5] [--only rlmemory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bandit_common import DATASETS, load_dataset, machine_description, markdown_table
+
+from rlmemory.learners.bandits import EpsilonGreedyAgent, LinUCBAgent, ThompsonSamplingAgent
+
+VW_ARGUMENTS = {
+    "VW epsilon 0.05": "--cb_explore_adf --epsilon 0.05 -q sa",
+    "VW squarecb": "--cb_explore_adf --squarecb -q sa",
+}
+RLMEMORY_LEARNERS: dict[str, tuple[type, dict[str, float]]] = {
+    "LinUCB alpha 0.5": (LinUCBAgent, {"alpha": 0.5}),
+    "Thompson v 0.1": (ThompsonSamplingAgent, {"v": 0.1}),
+    "eps-greedy 0.05": (EpsilonGreedyAgent, {"epsilon": 0.05}),
+}
+
+# One run over a shuffled stream: (contexts, labels, n_actions, seed) -> total reward.
+Runner = Callable[[np.ndarray, np.ndarray, int, int], float]
+
+
+def rlmemory_runner(learner_class: type, options: dict[str, float], store: object) -> Runner:
+    def run(contexts: np.ndarray, labels: np.ndarray, n_actions: int, seed: int) -> float:
+        actions = [str(k) for k in range(n_actions)]
+        name = f"bench-{learner_class.__name__}-{seed}-{time.monotonic_ns()}"
+        learner = learner_class(name, store, actions, seed=seed, **options)
+        total = 0.0
+        for x, label in zip(contexts, labels, strict=True):
+            action = learner.select_action(x)
+            reward = 1.0 if int(action) == label else 0.0
+            learner.update(x, action, reward)
+            total += reward
+        return total
+
+    return run
+
+
+def vw_runner(arguments: str) -> Runner:
+    import vowpalwabbit
+
+    def run(contexts: np.ndarray, labels: np.ndarray, n_actions: int, seed: int) -> float:
+        workspace = vowpalwabbit.Workspace(f"{arguments} --quiet --random_seed {seed}")
+        rng = np.random.default_rng(seed)
+        action_lines = [f"|a a{k}" for k in range(n_actions)]
+        total = 0.0
+        for x, label in zip(contexts, labels, strict=True):
+            shared = "shared |s " + " ".join(f"{j}:{v:.6g}" for j, v in enumerate(x) if v)
+            pmf = np.asarray(workspace.predict([shared, *action_lines]), dtype=np.float64)
+            pmf /= pmf.sum()
+            action = int(rng.choice(n_actions, p=pmf))
+            reward = 1.0 if action == label else 0.0
+            learn_lines = list(action_lines)
+            learn_lines[action] = f"0:{1.0 - reward}:{pmf[action]} {action_lines[action]}"
+            workspace.learn([shared, *learn_lines])
+            total += reward
+        workspace.finish()
+        return total
+
+    return run
+
+
+def mabwiser_runner(contexts: np.ndarray, labels: np.ndarray, n_actions: int, seed: int) -> float:
+    from mabwiser.mab import MAB, LearningPolicy
+
+    bandit = MAB(list(range(n_actions)), LearningPolicy.LinUCB(alpha=1.0), seed=seed)
+    rng = np.random.default_rng(seed)
+    first = int(rng.integers(n_actions))
+    total = 1.0 if first == labels[0] else 0.0
+    bandit.fit([first], [total], contexts[:1])
+    for i in range(1, len(labels)):
+        action = int(bandit.predict(contexts[i : i + 1]))
+        reward = 1.0 if action == labels[i] else 0.0
+        bandit.partial_fit([action], [reward], contexts[i : i + 1])
+        total += reward
+    return total
+
+
+def uniform_runner(contexts: np.ndarray, labels: np.ndarray, n_actions: int, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    for label in labels:
+        total += 1.0 if int(rng.integers(n_actions)) == label else 0.0
+    return total
+
+
+def streams(shuffles: int) -> list[tuple[str, list[tuple[np.ndarray, np.ndarray]], int]]:
+    """(data set name, one (contexts, labels) stream per shuffle, number of actions)."""
+    result = []
+    for name in DATASETS:
+        contexts, labels = load_dataset(name)
+        orders = [np.random.default_rng(s).permutation(len(labels)) for s in range(shuffles)]
+        n_actions = int(labels.max()) + 1
+        result.append((name, [(contexts[o], labels[o]) for o in orders], n_actions))
+        if name == "digits":
+            tripled = [(np.tile(contexts[o], (3, 1)), np.tile(labels[o], 3)) for o in orders]
+            result.append(("digits x3", tripled, n_actions))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shuffles", type=int, default=5)
+    parser.add_argument("--only", choices=["rlmemory", "all"], default="all")
+    arguments = parser.parse_args()
+
+    from rlmemory.store.sql import MemoryDatabase
+
+    folder = tempfile.mkdtemp(prefix="rlmemory-bench-")
+    store = MemoryDatabase(os.path.join(folder, "bench.db"))
+    runners: dict[str, Runner] = {}
+    for label, (learner_class, options) in RLMEMORY_LEARNERS.items():
+        runners[f"rlmemory {label}, SQLite"] = rlmemory_runner(learner_class, options, store)
+        runners[f"rlmemory {label}, memory"] = rlmemory_runner(learner_class, options, None)
+    if arguments.only == "all":
+        for label, vw_arguments in VW_ARGUMENTS.items():
+            runners[label] = vw_runner(vw_arguments)
+        runners["mabwiser LinUCB alpha 1"] = mabwiser_runner
+        runners["uniform random"] = uniform_runner
+
+    data = streams(arguments.shuffles)
+    rewards: dict[tuple[str, str], float] = {}
+    seconds: dict[tuple[str, str], float] = {}
+    for data_name, shuffled, n_actions in data:
+        for method, run in runners.items():
+            total_reward, total_rounds, elapsed = 0.0, 0, 0.0
+            per_shuffle = []
+            for seed, (contexts, labels) in enumerate(shuffled):
+                started = time.perf_counter()
+                reward = run(contexts, labels, n_actions, seed)
+                elapsed += time.perf_counter() - started
+                per_shuffle.append(reward / len(labels))
+                total_reward += reward
+                total_rounds += len(labels)
+            rewards[(data_name, method)] = float(np.mean(per_shuffle))
+            seconds[(data_name, method)] = 1000.0 * elapsed / total_rounds
+            print(
+                f"{data_name:>13} {method:<40} reward {rewards[(data_name, method)]:.3f} "
+                f"s/1000 {seconds[(data_name, method)]:.3f}",
+                file=sys.stderr,
+            )
+    store.close()
+
+    names = [d[0] for d in data]
+    print("Progressive mean reward (mean of shuffles):")
+    print(
+        markdown_table(
+            ["method", *names],
+            [[m, *(f"{rewards[(d, m)]:.3f}" for d in names)] for m in runners],
+        )
+    )
+    print()
+    print("Seconds per 1,000 rounds:")
+    print(
+        markdown_table(
+            ["method", *names],
+            [[m, *(f"{seconds[(d, m)]:.3f}" for d in names)] for m in runners],
+        )
+    )
+    print()
+    print(
+        f"command: PYTHONPATH=src python benchmarks/bench_bandits.py --shuffles {arguments.shuffles}"
+    )
+    print(
+        "VW arguments: "
+        + "; ".join(f"{a} --quiet --random_seed <shuffle>" for a in VW_ARGUMENTS.values())
+    )
+    print(machine_description(["numpy", "scikit-learn", "sqlalchemy", "vowpalwabbit", "mabwiser"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""Linear contextual bandits: ridge math, persistence, restart, probabilities, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from rlmemory.learners.bandits import (
+    EpsilonGreedyAgent,
+    LinUCBAgent,
+    ThompsonSamplingAgent,
+)
+from rlmemory.learners.base import Observation, RoutingLearner
+
+ACTIONS = ["search", "analysis", "code"]
+LEARNERS = [
+    pytest.param(LinUCBAgent, {"alpha": 0.7}, id="linucb"),
+    pytest.param(ThompsonSamplingAgent, {"v": 0.3}, id="thompson"),
+    pytest.param(EpsilonGreedyAgent, {"epsilon": 0.2}, id="epsilon_greedy"),
+]
+
+
+def logged_rounds(n: int, dimension: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    contexts = rng.normal(size=(n, dimension))
+    actions = [ACTIONS[k] for k in rng.integers(0, len(ACTIONS), n)]
+    rewards = rng.random(n)
+    return contexts, actions, rewards
+
+
+def trained(learner_class, options, db=None, name="router", n=60):
+    learner = learner_class(name, db, list(ACTIONS), seed=3, **options)
+    for x, action, reward in zip(*logged_rounds(n), strict=True):
+        learner.update(x, action, reward)
+    return learner
+
+
+@pytest.mark.parametrize(("learner_class", "options"), LEARNERS)
+def test_updates_match_the_closed_form_ridge_solution(learner_class, options):
+    contexts, actions, rewards = logged_rounds(80)
+    learner = learner_class("router", None, list(ACTIONS), ridge=2.0, **options)
+    for x, action, reward in zip(contexts, actions, rewards, strict=True):
+        learner.update(x, action, reward)
+    statistics = learner.statistics()
+    for action in ACTIONS:
+        rows = np.array([a == action for a in actions])
+        A = 2.0 * np.eye(4) + contexts[rows].T @ contexts[rows]
+        b = contexts[rows].T @ rewards[rows]
+        np.testing.assert_allclose(statistics[action]["A_inv"], np.linalg.inv(A), atol=1e-10)
+        np.testing.assert_allclose(statistics[action]["theta"], np.linalg.solve(A, b), atol=1e-10)
+        assert int(statistics[action]["count"]) == rows.sum()
+
+
+def test_weighted_updates_match_weighted_ridge_and_batches_match_single_updates():
+    contexts, actions, rewards = logged_rounds(50)
+    weights = np.random.default_rng(1).uniform(0.2, 3.0, 50)
+    one_by_one = LinUCBAgent("router", None, list(ACTIONS))
+    for x, action, reward, weight in zip(contexts, actions, rewards, weights, strict=True):
+        one_by_one.update(x, action, reward, weight=weight)
+    batch = LinUCBAgent("router", None, list(ACTIONS))
+    batch.update_batch(contexts, actions, rewards, weights)
+    rows = np.array([a == "code" for a in actions])
+    A = np.eye(4) + (contexts[rows] * weights[rows, None]).T @ contexts[rows]
+    b = contexts[rows].T @ (weights[rows] * rewards[rows])
+    np.testing.assert_allclose(
+        batch.statistics()["code"]["theta"], np.linalg.solve(A, b), atol=1e-10
+    )
+    for action in ACTIONS:
+        for key in ("A_inv", "b", "count"):
+            assert np.array_equal(
+                batch.statistics()[action][key], one_by_one.statistics()[action][key]
+            )
+
+
+@pytest.mark.parametrize(("learner_class", "options"), LEARNERS)
+def test_restart_restores_statistics_and_decisions_exactly(make_store, learner_class, options):
+    first_store = make_store()
+    before = trained(learner_class, options, db=first_store)
+    first_store.close()
+    after = learner_class("router", make_store(), list(ACTIONS), seed=3, **options)
+    assert after.dimension == 4
+    for action in ACTIONS:
+        for key in ("A_inv", "b", "theta", "count"):
+            assert np.array_equal(after.statistics()[action][key], before.statistics()[action][key])
+    observation = Observation("s", np.array([0.3, -1.0, 0.5, 2.0]))
+    choices = [
+        learner.choose(observation, np.random.default_rng(11)) for learner in (before, after)
+    ]
+    assert choices[0] == choices[1]
+
+
+def test_an_update_writes_only_the_chosen_actions_statistics(store):
+    learner = LinUCBAgent("router", store, list(ACTIONS))
+    learner.update([1.0, 0.0], "code", 1.0)
+    assert set(store.get_arrays("router")) == {"code/ridge"}
+    learner.update([0.0, 1.0], "search", 0.5)
+    assert set(store.get_arrays("router")) == {"code/ridge", "search/ridge"}
+
+
+def test_adding_an_action_keeps_what_was_learned_for_the_others(make_store):
+    learner = trained(LinUCBAgent, {"alpha": 0.5}, db=make_store())
+    learned = learner.statistics()
+    learner.add_action("writer")
+    assert learner.actions == [*ACTIONS, "writer"]
+    for action in ACTIONS:
+        assert np.array_equal(learner.statistics()[action]["A_inv"], learned[action]["A_inv"])
+    assert np.array_equal(learner.statistics()["writer"]["A_inv"], np.eye(4))
+    learner.update([1.0, 2.0, 3.0, 4.0], "writer", 1.0)
+    reopened = LinUCBAgent("router", make_store(), [*ACTIONS, "writer"])
+    for action in [*ACTIONS, "writer"]:
+        assert np.array_equal(
+            reopened.statistics()[action]["A_inv"], learner.statistics()[action]["A_inv"]
+        )
+
+
+def test_an_action_added_again_after_a_restart_gets_its_stored_statistics(make_store):
+    learner = LinUCBAgent("router", make_store(), ["a", "b"])
+    learner.add_action("c")
+    learner.update([1.0, 1.0], "c", 1.0)
+    restarted = LinUCBAgent("router", make_store(), ["a", "b"])
+    restarted.add_action("c")
+    assert int(restarted.statistics()["c"]["count"]) == 1
+
+
+@pytest.mark.parametrize(("learner_class", "options"), LEARNERS)
+def test_probabilities_sum_to_one_and_match_sampling_frequencies(learner_class, options):
+    learner = trained(learner_class, options, n=12)
+    x = np.array([0.4, -0.2, 1.0, 0.1])
+    probabilities = learner.action_probabilities(x)
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-12)
+    rng = np.random.default_rng(5)
+    draws = 20_000
+    counts = dict.fromkeys(ACTIONS, 0)
+    for _ in range(draws):
+        choice = learner.choose(Observation("s", x), rng)
+        counts[choice.action] += 1
+        assert choice.propensity == pytest.approx(probabilities[choice.action], abs=2e-3)
+    for action, probability in probabilities.items():
+        spread = np.sqrt(probability * (1 - probability) / draws)
+        assert abs(counts[action] / draws - probability) <= 4.5 * spread + 1e-3
+
+
+def test_linucb_splits_probability_evenly_between_tied_actions():
+    learner = LinUCBAgent("router", None, list(ACTIONS), seed=0)
+    assert learner.action_probabilities([1.0, 2.0]) == dict.fromkeys(ACTIONS, 1 / 3)
+    chosen = {learner.select_action([1.0, 2.0]) for _ in range(200)}
+    assert chosen == set(ACTIONS)
+
+
+def test_epsilon_greedy_probabilities_are_exact():
+    learner = EpsilonGreedyAgent("router", None, list(ACTIONS), epsilon=0.3)
+    learner.update([1.0], "analysis", 1.0)
+    probabilities = learner.action_probabilities([1.0])
+    assert probabilities["analysis"] == pytest.approx(0.7 + 0.1)
+    assert probabilities["search"] == pytest.approx(0.1)
+
+
+def test_thompson_sampling_prefers_the_better_action_with_calibrated_probability():
+    learner = ThompsonSamplingAgent("router", None, ["good", "bad"], v=1.0)
+    for _ in range(3):
+        learner.update([1.0], "good", 1.0)
+        learner.update([1.0], "bad", 0.0)
+    # means 0.75 and 0, standard deviations 0.5 each: P(good) = Phi(0.75 / sqrt(0.5)).
+    expected = 0.5 * (1 + math.erf(0.75 / np.sqrt(0.5) / np.sqrt(2)))
+    assert learner.action_probabilities([1.0])["good"] == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize(("learner_class", "options"), LEARNERS)
+def test_learners_follow_the_routing_protocol(learner_class, options):
+    learner = learner_class("router", None, list(ACTIONS), **options)
+    assert isinstance(learner, RoutingLearner)
+    learner.learn(Observation("s", np.ones(3)), "code", 1.0)
+    assert int(learner.statistics()["code"]["count"]) == 1
+    choice = learner.choose(Observation("s", np.ones(3)), np.random.default_rng(0))
+    assert choice.action in ACTIONS and 0 < choice.propensity <= 1
+    assert set(choice.scores) == set(ACTIONS)
+
+
+@pytest.mark.parametrize(
+    ("features", "action", "reward", "message"),
+    [
+        ([1.0, 2.0, 3.0], "code", 1.0, "length 3"),
+        ([1.0, float("nan")], "code", 1.0, "NaN"),
+        ([1.0, 2.0], "painter", 1.0, "unknown action 'painter'"),
+        ([1.0, 2.0], "code", float("nan"), "reward must be finite"),
+        ([1.0, 2.0], "code", "good", "reward must be a real number"),
+        ([[1.0, 2.0]], "code", 1.0, "1-D"),
+    ],
+)
+def test_bad_updates_are_refused_and_nothing_is_stored(store, features, action, reward, message):
+    learner = LinUCBAgent("router", store, list(ACTIONS))
+    learner.update([0.5, 0.5], "search", 1.0)
+    stored = store.get_arrays("router")
+    before = learner.statistics()
+    with pytest.raises(ValueError, match=message):
+        learner.update(features, action, reward)
+    after = store.get_arrays("router")
+    assert set(after) == set(stored)
+    assert all(np.array_equal(after[key], stored[key]) for key in stored)
+    for name in ACTIONS:
+        assert np.array_equal(learner.statistics()[name]["A_inv"], before[name]["A_inv"])
+
+
+def test_a_bad_row_in_a_batch_stores_nothing(store):
+    learner = LinUCBAgent("router", store, list(ACTIONS))
+    with pytest.raises(ValueError, match="unknown action"):
+        learner.update_batch([[1.0, 0.0], [0.0, 1.0]], ["code", "nobody"], [1.0, 0.0])
+    assert store.get_arrays("router") == {}
+
+
+def test_stored_dimension_conflicting_with_the_requested_one_is_an_error(store):
+    LinUCBAgent("router", store, list(ACTIONS)).update([1.0, 2.0, 3.0], "code", 1.0)
+    with pytest.raises(ValueError, match="dimension 3"):
+        LinUCBAgent("router", store, list(ACTIONS), dimension=5)
+
+
+def test_bad_constructor_arguments_are_refused():
+    with pytest.raises(ValueError, match="unique"):
+        LinUCBAgent("router", None, ["a", "a"])
+    with pytest.raises(ValueError, match="alpha"):
+        LinUCBAgent("router", None, ["a"], alpha=float("nan"))
+    with pytest.raises(ValueError, match="epsilon"):
+        EpsilonGreedyAgent("router", None, ["a"], epsilon=1.5)
+    with pytest.raises(ValueError, match="at least one action"):
+        ThompsonSamplingAgent("router", None, [])
