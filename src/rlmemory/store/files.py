@@ -103,7 +103,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._journal: UndoJournal | None = None
-        self._pending_compactions: dict[Path, tuple[Path, int]] = {}
+        self._pending_compactions: dict[Path, tuple[Path, int, bool]] = {}
         self._names: dict[str, str] = {}
         if self._base.exists() and not self._base.is_dir():
             raise StoreError(f"{self._base} exists and is not a folder", self.location)
@@ -278,21 +278,32 @@ class FileBackedMemoryDatabase(MemoryStore):
         return table if found else None
 
     def _log_change(
-        self, folder: Path, base_name: str, updates_name: str, depth: int, change: bytes
+        self,
+        folder: Path,
+        base_name: str,
+        updates_name: str,
+        depth: int,
+        change: bytes,
+        *,
+        compact: bool = False,
     ) -> None:
+        """Append ``change`` to an updates log; fold the log into its table if it grew large
+        (or if ``compact``). Inside a transaction the folding waits for the commit."""
         self._append(folder / updates_name, change, repair_torn_tail)
-        self._compact_if_large(folder / base_name, folder / updates_name, depth)
-
-    def _compact_if_large(self, base: Path, updates: Path, depth: int) -> None:
+        base = folder / base_name
         if self._journal is not None:
-            self._pending_compactions[base] = (updates, depth)
-            return
+            forced = base in self._pending_compactions and self._pending_compactions[base][2]
+            self._pending_compactions[base] = (folder / updates_name, depth, compact or forced)
+        else:
+            self._compact(base, folder / updates_name, depth, force=compact)
+
+    def _compact(self, base: Path, updates: Path, depth: int, *, force: bool) -> None:
         try:
             log_size = updates.stat().st_size
         except FileNotFoundError:
             return
         base_size = base.stat().st_size if base.exists() else 0
-        if log_size < max(COMPACT_MIN_BYTES, base_size):
+        if not force and log_size < max(COMPACT_MIN_BYTES, base_size):
             return
         try:
             table = self._fold(base, updates, depth)
@@ -305,8 +316,8 @@ class FileBackedMemoryDatabase(MemoryStore):
 
     def _compact_pending(self) -> None:
         pending, self._pending_compactions = self._pending_compactions, {}
-        for base, (updates, depth) in pending.items():
-            self._compact_if_large(base, updates, depth)
+        for base, (updates, depth, force) in pending.items():
+            self._compact(base, updates, depth, force=force)
 
     # -------------------------------------------------------------- Q-learning
     def save_q_table(self, agent_name: str, q_table: Mapping[str, Mapping[str, float]]) -> None:
@@ -315,7 +326,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         change = _encode_change({"reset": True, "set": check_q_table(q_table)}, "q_table")
         with self._locked():
             folder = self._ensure_agent(agent_name)
-            self._log_change(folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, change)
+            self._log_change(folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, change, compact=True)
 
     def get_q_table(self, agent_name: str) -> QTable | None:
         check_agent_name(agent_name)
