@@ -90,6 +90,8 @@ def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str
         raise ValueError(f"db_path {text!r} is not a valid database URL: {error}") from None
     backend = url.get_backend_name()
     if backend == "sqlite":
+        if url.drivername not in ("sqlite", "sqlite+pysqlite"):
+            raise ValueError(f"unsupported SQLite driver in {url.drivername!r}; use sqlite:///path")
         path = url.database or ":memory:"
         return sa.URL.create("sqlite", database=path), text, path
     if backend in ("postgresql", "postgres"):
