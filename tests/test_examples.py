@@ -1,0 +1,47 @@
+"""The examples run as users run them: as scripts, in a fresh process, offline."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SOURCE = Path(__file__).resolve().parent.parent / "src"
+
+
+def run_example(name: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_seed_usage_example_runs_offline_and_resumes_on_a_second_run(tmp_path: Path) -> None:
+    first = run_example("seed_usage.py", tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Stored decisions before this run: 0" in first.stdout
+    assert re.search(
+        r"Learning result: \{'status': 'success', 'interactions_processed': 1", first.stdout
+    )
+    assert (tmp_path / "agent_memory.db").exists()
+
+    second = run_example("seed_usage.py", tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "Stored decisions before this run: 19" in second.stdout
+    assert "decisions stored: 38" in second.stdout
+
+
+def test_seed_usage_example_takes_the_database_path(tmp_path: Path) -> None:
+    result = run_example("seed_usage.py", tmp_path, str(tmp_path / "elsewhere.db"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "elsewhere.db").exists()
+    assert not (tmp_path / "agent_memory.db").exists()
