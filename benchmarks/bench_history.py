@@ -1,0 +1,202 @@
+"""History stays fast: reads with a million stored rows, and version compression.
+
+Part 1 fills a store with ``--rows`` rewards, decisions and interactions (each) for
+one agent, plus a few other agents, then times the reads a dashboard or ``rlmemory
+stats`` makes: ``get_agent_rewards(limit=10)``, ``get_agent_decisions(limit=10)``,
+``agent_stats`` and ``list_agents``. Target: each <= 5 ms (median and p99 printed).
+
+Part 2 builds a ``--q-entries`` Q-table (states x 10 actions, random values) and
+reports the size of its JSON, and ratio and time of zstandard at several levels, as
+versions store it (:meth:`rlmemory.ops.versions.AgentState.to_payload`).
+
+Run::
+
+    PYTHONPATH=src python benchmarks/bench_history.py               # SQLite, 1M rows
+    PYTHONPATH=src python benchmarks/bench_history.py --db postgresql+psycopg://...
+    PYTHONPATH=src python benchmarks/bench_history.py --rows 100000 --q-entries 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bandit_common import machine_description, markdown_table
+
+from rlmemory.ops.compression import compress_bytes, decompress_bytes
+from rlmemory.ops.versions import AgentState
+from rlmemory.store import open_store
+from rlmemory.store.base import MemoryStore
+
+AGENT = "bench-router"
+ACTIONS = ("search", "analysis", "coding", "math", "chat", "docs", "sql", "web", "shell", "vision")
+
+
+def fill(store: MemoryStore, rows: int, batch: int = 5000) -> float:
+    """Append ``rows`` decisions, rewards and interactions for AGENT; return seconds."""
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    done = 0
+    while done < rows:
+        count = min(batch, rows - done)
+        with store.transaction():
+            for index in range(done, done + count):
+                action = ACTIONS[index % len(ACTIONS)]
+                reward = float(rng.random())
+                decision = store.save_agent_decision(
+                    AGENT,
+                    f"state-{index % 50}",
+                    action,
+                    {action: reward},
+                    reward,
+                    propensity=0.9,
+                )
+                store.save_agent_reward(
+                    AGENT, reward, {"task_completion": 1.0}, decision_id=decision
+                )
+                store.save_agent_interaction(
+                    AGENT, f"request {index}", f"response {index}", None, decision
+                )
+        done += count
+        print(f"\r  filled {done:,}/{rows:,}", end="", flush=True)
+    for other in range(5):
+        store.save_agent_reward(f"other-{other}", 0.5, {})
+    print()
+    return time.perf_counter() - started
+
+
+def timed(call: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median and p99 in milliseconds over ``repeats`` calls (after 3 warm-up calls)."""
+    for _ in range(3):
+        call()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(0.99 * len(samples)))]
+
+
+def history_part(location: str, rows: int, repeats: int, refill: bool) -> None:
+    with open_store(location) as store:
+        existing = store.count_agent_decisions(AGENT)
+        if existing < rows or refill:
+            print(f"Filling {location} with {rows:,} rows per table ...")
+            seconds = fill(store, rows - (0 if refill else existing))
+            print(f"  {seconds:.1f} s")
+        stats = store.agent_stats(AGENT)
+        print(
+            f"Stored for {AGENT}: {stats['decisions']:,} decisions, "
+            f"{stats['interactions']:,} interactions, {stats['rewards']:,} rewards"
+        )
+        checks = {
+            "get_agent_rewards(limit=10)": lambda: store.get_agent_rewards(AGENT, limit=10),
+            "get_agent_decisions(limit=10)": lambda: store.get_agent_decisions(AGENT, limit=10),
+            "get_agent_interactions(limit=10)": lambda: store.get_agent_interactions(
+                AGENT, limit=10
+            ),
+            "agent_stats (rlmemory stats, one agent)": lambda: store.agent_stats(AGENT),
+            "list_agents": store.list_agents,
+            "rlmemory stats (all agents)": lambda: [
+                store.agent_stats(name) for name in store.list_agents()
+            ],
+        }
+        table = []
+        for name, call in checks.items():
+            median, p99 = timed(call, repeats)
+            verdict = "yes" if p99 <= 5.0 else "NO"
+            table.append((name, f"{median:.3f}", f"{p99:.3f}", verdict))
+        print()
+        print(f"Reads with {stats['rewards']:,} rows per table ({type(store).__name__})")
+        print(markdown_table(("read", "median ms", "p99 ms", "p99 <= 5 ms"), table))
+
+
+def compression_part(entries: int, levels: list[int]) -> None:
+    rng = np.random.default_rng(1)
+    states = entries // len(ACTIONS)
+    values = rng.normal(0.5, 0.2, size=(states, len(ACTIONS)))
+    q_table = {
+        f"intent-{index % 97}|len-{index % 7}|code-{index % 2}|{index}": dict(
+            zip(ACTIONS, map(float, row), strict=True)
+        )
+        for index, row in enumerate(values)
+    }
+    started = time.perf_counter()
+    raw = json.dumps(q_table, separators=(",", ":")).encode()
+    encode_seconds = time.perf_counter() - started
+    print()
+    print(
+        f"Q-table of {states:,} states x {len(ACTIONS)} actions = {states * len(ACTIONS):,} "
+        f"entries; JSON {len(raw) / 1e6:.1f} MB (encoded in {encode_seconds:.2f} s)"
+    )
+    table = []
+    for level in levels:
+        started = time.perf_counter()
+        packed = compress_bytes(raw, level)
+        compress_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        assert decompress_bytes(packed) == raw
+        decompress_seconds = time.perf_counter() - started
+        table.append(
+            (
+                level,
+                f"{len(packed) / 1e6:.2f}",
+                f"{len(raw) / len(packed):.2f}",
+                f"{compress_seconds:.2f}",
+                f"{len(raw) / 1e6 / compress_seconds:.0f}",
+                f"{decompress_seconds:.3f}",
+            )
+        )
+    print(
+        markdown_table(
+            ("zstd level", "compressed MB", "ratio", "compress s", "MB/s", "decompress s"), table
+        )
+    )
+    state = AgentState(q_table=q_table)
+    started = time.perf_counter()
+    payload = state.to_payload()
+    to_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    AgentState.from_payload(payload)
+    from_seconds = time.perf_counter() - started
+    print(
+        f"\nVersion payload (JSON + zstd level 3) end to end: {len(payload) / 1e6:.2f} MB, "
+        f"snapshot encode {to_seconds:.2f} s, decode {from_seconds:.2f} s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--db", help="store location (default: a SQLite file in a temp dir)")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--q-entries", type=int, default=1_000_000)
+    parser.add_argument("--levels", default="1,3,9,19")
+    parser.add_argument("--refill", action="store_true", help="append rows even if present")
+    parser.add_argument("--skip-history", action="store_true")
+    parser.add_argument("--skip-compression", action="store_true")
+    arguments = parser.parse_args()
+    print(machine_description(["numpy", "sqlalchemy", "psycopg", "zstandard", "cryptography"]))
+    print(f"sqlite: {__import__('sqlite3').sqlite_version}; {platform.python_implementation()}")
+    if not arguments.skip_history:
+        location = arguments.db or os.path.join(tempfile.mkdtemp(), "bench_history.db")
+        history_part(location, arguments.rows, arguments.repeats, arguments.refill)
+    if not arguments.skip_compression:
+        compression_part(arguments.q_entries, [int(x) for x in arguments.levels.split(",")])
+
+
+if __name__ == "__main__":
+    main()
