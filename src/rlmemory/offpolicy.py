@@ -117,7 +117,7 @@ def _check_propensities(propensities: np.ndarray, where: str = "") -> None:
     if np.any(bad):
         first = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"propensities must be in (0, 1]{where}; row {first} has {propensities[first]!r}"
+            f"propensities must be in (0, 1]{where}; row {first} has {float(propensities[first])!r}"
         )
 
 
