@@ -43,6 +43,10 @@ def demo(
     """
     with reported_errors():
         check_rl_agent_type(agent_type)
+        if not plot.parent.is_dir():
+            raise ValueError(
+                f"cannot write the plot to {plot}: folder {plot.parent} does not exist"
+            )
     with opened_store(db) as store:
         name = demo_agent_name(agent_type)
         resumed_from = store.count_agent_decisions(name)
