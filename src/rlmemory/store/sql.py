@@ -241,7 +241,7 @@ class MemoryDatabase(MemoryStore):
                     ) from error
                 if kind == "unavailable":
                     raise StoreError(
-                        f"cannot open {self.location}: {getattr(error, 'orig', error)}",
+                        f"cannot use {self.location}: {getattr(error, 'orig', error)}",
                         self.location,
                     ) from error
                 if kind not in ("busy", "retry") or not retry:
