@@ -154,6 +154,7 @@ class OfflineStateExtractor:
         self._exact: dict[str, list[int]] = {}
         self._prefixes: list[tuple[str, int]] = []
         self._intents = self._compile_keywords(keywords)
+        self._intents_of_word = lru_cache(maxsize=65536)(self._match_keywords)
         self._lengths = tuple(name for name, _ in LENGTH_BUCKETS)
         signal_count = len(self._intents) + len(self._lengths) + 2
         if isinstance(dimension, bool) or not isinstance(dimension, int):
@@ -234,13 +235,15 @@ class OfflineStateExtractor:
     def _intent(self, words: Sequence[str]) -> str:
         hits = [0] * (len(self._intents) - 1)
         for word in words:
-            for index in self._exact.get(word, ()):
+            for index in self._intents_of_word(word):
                 hits[index] += 1
-            for prefix, index in self._prefixes:
-                if word.startswith(prefix):
-                    hits[index] += 1
         best = max(hits)
         return self._intents[hits.index(best)] if best > 0 else OTHER_INTENT
+
+    def _match_keywords(self, word: str) -> tuple[int, ...]:
+        """Indices of the intents ``word`` is a keyword of (once per keyword matched)."""
+        exact = self._exact.get(word, [])
+        return (*exact, *(index for prefix, index in self._prefixes if word.startswith(prefix)))
 
     @staticmethod
     def _length(word_count: int) -> str:
