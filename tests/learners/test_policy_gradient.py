@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from routing_simulation import SUB_AGENTS, run_routing
+from routing_simulation import SUB_AGENTS, run_routing, run_with_restarts
 
 from rlmemory.features import OfflineStateExtractor
 from rlmemory.learners.base import Observation, RoutingLearner
@@ -281,19 +281,23 @@ def test_routing_is_learned_within_400_requests(tmp_path, seed):
 
 
 def test_a_new_agent_on_the_same_store_resumes_exactly_with_pending_steps(make_store):
-    """Restarts after 25 and 57 requests (mid-batch) change no decision and no parameter."""
+    """Restarts after 25 and 57 requests (mid-batch) change no decision, parameter or
+    pending step."""
     extractor = OfflineStateExtractor()
-    with make_store() as store:
-        straight = PolicyGradientAgent("straight", None, store, None, extractor, list(SUB_AGENTS))
-        uninterrupted = run_routing(straight, extractor, RewardSystem(None), requests=80, seed=3)
-    resumed = []
-    for start, count in ((0, 25), (25, 32), (57, 23)):
-        with make_store() as store:
-            agent = PolicyGradientAgent("resumed", None, store, None, extractor, list(SUB_AGENTS))
-            resumed += run_routing(
-                agent, extractor, RewardSystem(None), requests=count, seed=3, start=start
-            )
+
+    def agent_named(name):
+        return lambda store: PolicyGradientAgent(
+            name, None, store, None, extractor, list(SUB_AGENTS)
+        )
+
+    uninterrupted = run_with_restarts(
+        make_store, agent_named("straight"), extractor, parts=[83], seed=3
+    )
+    resumed = run_with_restarts(
+        make_store, agent_named("resumed"), extractor, parts=[25, 32, 26], seed=3
+    )
     assert resumed == uninterrupted
     with make_store() as store:
         assert store.get_policy_params("resumed") == store.get_policy_params("straight")
-        assert len(store.get_policy_params("resumed")["pending"]) == 80 % 10
+        assert store.get_policy_params("resumed")["updates"] == 8
+        assert len(store.get_policy_params("resumed")["pending"]) == 3

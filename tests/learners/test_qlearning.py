@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from routing_simulation import SUB_AGENTS, run_routing
+from routing_simulation import SUB_AGENTS, run_routing, run_with_restarts
 
 from rlmemory.features import OfflineStateExtractor
 from rlmemory.learners.base import Observation, RoutingLearner
@@ -252,16 +252,16 @@ def test_routing_is_learned_within_300_requests(tmp_path, seed):
 def test_a_new_agent_on_the_same_store_continues_exactly(make_store):
     """Restarts after 50 and 90 requests change no decision and no stored value."""
     extractor = OfflineStateExtractor()
-    with make_store() as store:
-        straight = QLearningAgent("straight", None, store, None, extractor, list(SUB_AGENTS))
-        uninterrupted = run_routing(straight, extractor, RewardSystem(None), requests=120, seed=5)
-    resumed = []
-    for start, count in ((0, 50), (50, 40), (90, 30)):
-        with make_store() as store:
-            agent = QLearningAgent("resumed", None, store, None, extractor, list(SUB_AGENTS))
-            resumed += run_routing(
-                agent, extractor, RewardSystem(None), requests=count, seed=5, start=start
-            )
+
+    def agent_named(name):
+        return lambda store: QLearningAgent(name, None, store, None, extractor, list(SUB_AGENTS))
+
+    uninterrupted = run_with_restarts(
+        make_store, agent_named("straight"), extractor, parts=[120], seed=5
+    )
+    resumed = run_with_restarts(
+        make_store, agent_named("resumed"), extractor, parts=[50, 40, 30], seed=5
+    )
     assert resumed == uninterrupted
     with make_store() as store:
-        assert store.get_q_table("resumed") == store.get_q_table("straight") == straight.q_table
+        assert store.get_q_table("resumed") == store.get_q_table("straight")
