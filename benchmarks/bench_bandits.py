@@ -8,6 +8,9 @@ chosen action's reward is revealed. "digits x3" replays each shuffle three times
 Reported: progressive mean reward (mean over the 5 shuffles) and seconds per 1,000
 rounds (act + learn, including each library's input formatting), all in one run.
 
+* rlmemory learners are driven as the coordinator drives them: ``choose(observation,
+  rng)`` (which computes the choice's propensity) then ``learn(observation, action,
+  reward)``.
 * rlmemory, SQLite: every update written to a MemoryDatabase on a temporary file
   (``save_arrays`` of the chosen action's statistics, durable when it returns).
 * rlmemory, memory: the same learners built with ``db=None`` (nothing persisted).
@@ -36,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bandit_common import DATASETS, load_dataset, machine_description, markdown_table
 
 from rlmemory.learners.bandits import EpsilonGreedyAgent, LinUCBAgent, ThompsonSamplingAgent
+from rlmemory.learners.base import Observation
 
 VW_ARGUMENTS = {
     "VW epsilon 0.05": "--cb_explore_adf --epsilon 0.05 -q sa",
@@ -56,11 +60,14 @@ def rlmemory_runner(learner_class: type, options: dict[str, float], store: objec
         actions = [str(k) for k in range(n_actions)]
         name = f"bench-{learner_class.__name__}-{seed}-{time.monotonic_ns()}"
         learner = learner_class(name, store, actions, seed=seed, **options)
+        rng = np.random.default_rng(seed)
         total = 0.0
         for x, label in zip(contexts, labels, strict=True):
-            action = learner.select_action(x)
+            # The coordinator's path: choose() also computes the choice's propensity.
+            observation = Observation("bench", x)
+            action = learner.choose(observation, rng).action
             reward = 1.0 if int(action) == label else 0.0
-            learner.update(x, action, reward)
+            learner.learn(observation, action, reward)
             total += reward
         return total
 

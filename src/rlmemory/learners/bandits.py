@@ -480,11 +480,23 @@ class ThompsonSamplingAgent(_LinearBandit):
 
     @staticmethod
     def _raw_probability(k: int, means: np.ndarray, spreads: np.ndarray) -> float:
-        """P(draw_k > every other draw) = E_z[prod_j Phi((m_k + s_k z - m_j) / s_j)]."""
+        """P(draw_k > every other draw) = E_z[prod_j Phi((m_k + s_k z - m_j) / s_j)].
+
+        Actions whose draws lie wholly below action k's range (Phi = 1 there) are left
+        out, and so is the part of the grid where some other draw is surely larger.
+        """
+        spread_k = max(float(spreads[k]), 1e-300)
+        lowest_k = means[k] - _GRID_Z[-1] * spread_k
         others = np.arange(means.size) != k
+        others &= means + _GRID_Z[-1] * spreads > lowest_k
         if not others.any():
             return 1.0
-        values_k = means[k] + spreads[k] * _GRID_Z
+        means_j = means[others]
         spreads_j = np.maximum(spreads[others], 1e-300)
-        cdf = _normal_cdf((values_k[None, :] - means[others][:, None]) / spreads_j[:, None])
-        return float(cdf.prod(axis=0) @ _GRID_DENSITY_WEIGHTS)
+        start = (np.max(means_j - _GRID_Z[-1] * spreads_j) - means[k]) / spread_k
+        first = int(np.searchsorted(_GRID_Z, start))
+        if first >= _GRID_Z.size:
+            return 0.0
+        values_k = means[k] + spread_k * _GRID_Z[first:]
+        cdf = _normal_cdf((values_k[None, :] - means_j[:, None]) / spreads_j[:, None])
+        return float(cdf.prod(axis=0) @ _GRID_DENSITY_WEIGHTS[first:])
