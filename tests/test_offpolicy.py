@@ -149,6 +149,22 @@ def test_stored_decisions_load_oldest_first_and_pending_rewards_are_skipped(stor
     assert logged.contexts[:, 1].tolist() == [0.0, 2.0, 3.0]
 
 
+def test_the_coordinators_reward_forms_are_read_and_pending_ones_skipped(store):
+    forms = [
+        {"status": "observed", "value": 0.75, "source": "outcome"},
+        {"status": "pending", "deadline": 1.0, "outcome_reward": 0.5},
+        {"status": "defaulted", "value": 0.25, "source": "default"},
+    ]
+    store_decisions(store, forms)
+    assert load_logged_decisions(store, "router").rewards.tolist() == [0.75, 0.25]
+
+
+def test_a_reward_that_is_not_a_number_is_an_error_naming_the_decision(store):
+    ids = store_decisions(store, [{"status": "observed", "value": "great"}])
+    with pytest.raises(ValueError, match=f"decision {ids[0]} has a reward that is not a number"):
+        load_logged_decisions(store, "router")
+
+
 def test_a_stored_decision_without_propensity_is_an_error_naming_it(store):
     store_decisions(store, [1.0])
     missing = store.save_agent_decision("router", "s", "a", {}, 1.0, features=[0.0, 0.0])

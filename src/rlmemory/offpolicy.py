@@ -123,10 +123,17 @@ def _check_propensities(propensities: np.ndarray, where: str = "") -> None:
 
 # ---------------------------------------------------------------- reading the store
 def _reward_value(raw: Any, decision_id: Any) -> float | None:
+    """The learned reward of a decision's ``reward`` JSON; None while it is pending.
+
+    Accepts a number, or the coordinator's forms ``{"status": "observed" | "defaulted",
+    "value": r, ...}`` and ``{"status": "pending", ...}`` (and ``{"reward": r}``).
+    """
     if raw is None:
         return None
-    if isinstance(raw, dict) and "reward" in raw:
-        raw = raw["reward"]
+    if isinstance(raw, dict):
+        if raw.get("status") == "pending":
+            return None
+        raw = raw.get("value", raw.get("reward"))
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ValueError(f"decision {decision_id} has a reward that is not a number: {raw!r}")
     return float(raw)
