@@ -26,6 +26,7 @@ import pytest
 from rlmemory.errors import CorruptStoreError, SchemaVersionError, StoreBusyError, StoreError
 from rlmemory.store import files as files_module
 from rlmemory.store._fileio import SAFE_NAME, safe_dirname
+from rlmemory.store._filejournal import pending as journal_pending
 from rlmemory.store.base import SCHEMA_VERSION
 from rlmemory.store.files import FileBackedMemoryDatabase
 
@@ -64,6 +65,14 @@ def store(base_dir: Path) -> Any:
 
 def files_under(folder: Path) -> set[Path]:
     return {path for path in folder.rglob("*") if path.is_file()}
+
+
+def store_contents(base_dir: Path) -> dict[Path, bytes]:
+    """Every data file and its bytes (the journal, empty when idle, left out)."""
+    journal = base_dir / "journal"
+    return {
+        path: path.read_bytes() for path in files_under(base_dir) if journal not in path.parents
+    }
 
 
 def agent_folder(base_dir: Path, agent_name: str) -> Path:
@@ -348,7 +357,7 @@ def test_failed_transaction_restores_every_file_byte_for_byte(store: Any, base_d
     store.save_policy_params("router", {"w": [1.0]})
     store.save_agent_reward("router", 1.0, {})
     store.save_q_values("router", {"s": {"a": 1.0}})
-    before = {path: path.read_bytes() for path in files_under(base_dir)}
+    before = store_contents(base_dir)
 
     with pytest.raises(RuntimeError, match="sub-agent failed"), store.transaction():
         store.save_policy_params("router", {"w": [2.0]})
@@ -358,8 +367,7 @@ def test_failed_transaction_restores_every_file_byte_for_byte(store: Any, base_d
         store.save_agent_interaction("newcomer", "q", "a")
         raise RuntimeError("sub-agent failed")
 
-    after = {path: path.read_bytes() for path in files_under(base_dir)}
-    assert after == before
+    assert store_contents(base_dir) == before
     assert not agent_folder(base_dir, "newcomer").exists()
     assert store.list_agents() == ["router"]
 
@@ -426,7 +434,7 @@ def test_process_killed_inside_a_transaction_leaves_none_of_its_writes(base_dir:
     )
     try:
         assert child.stdout.readline() == b"inside\n"
-        assert (base_dir / "journal" / "journal.jsonl").exists()
+        assert journal_pending(base_dir)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -438,7 +446,7 @@ def test_process_killed_inside_a_transaction_leaves_none_of_its_writes(base_dir:
         assert [row["reward"] for row in store.get_agent_rewards("router")] == [1.0]
         assert store.get_q_table("router") == {"kept": {"a": 1.0}}
         assert store.list_agents() == ["router"]
-        assert not (base_dir / "journal" / "journal.jsonl").exists()
+        assert not journal_pending(base_dir)
         assert list((base_dir / "journal").glob("*.bak")) == []
 
 
@@ -486,7 +494,7 @@ def test_transactions_killed_at_random_moments_are_whole_or_absent(base_dir: Pat
         acknowledged.extend(int(line) for line in child.stdout.read().split())
         child.stdout.close()
         start = 1_000 * (len(acknowledged) + 1) + start
-        interrupted += (base_dir / "journal" / "journal.jsonl").exists()
+        interrupted += journal_pending(base_dir)
 
         with FileBackedMemoryDatabase(base_dir) as store:
             decisions = list(store.iter_agent_decisions("router"))

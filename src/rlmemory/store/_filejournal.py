@@ -5,11 +5,11 @@ appended to ``journal/journal.jsonl`` and fsynced: the size it had (appended fil
 a hard link to its old version (replaced files), or that it did not exist. Then the
 file is changed in place, so reads inside the transaction see its own writes.
 
-* Commit: fsync every touched file and folder, then delete the journal. Deleting the
+* Commit: fsync every touched file and folder, then empty the journal. Emptying the
   journal is the commit point.
 * Rollback (an exception in the block, or a journal left behind by a crashed process and
   found by the next one to take the store's lock): undo the lines newest first, fsync,
-  delete the journal. Every undo step is idempotent, so a crash during a rollback is
+  empty the journal. Every undo step is idempotent, so a crash during a rollback is
   repaired by rolling back again.
 
 >>> import tempfile, pathlib
@@ -18,9 +18,10 @@ file is changed in place, so reads inside the transaction see its own writes.
 >>> history = base / "history.jsonl"
 >>> append_bytes(history, b'{"id":1}\\n')
 >>> journal = UndoJournal(base)
->>> journal.before_append(history)
+>>> journal.before_appends([history], written=history)
 >>> append_bytes(history, b'{"id":2}\\n', durable=False)
->>> journal.rollback()
+>>> roll_back(base)
+True
 >>> history.read_bytes()
 b'{"id":1}\\n'
 """
@@ -30,12 +31,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from rlmemory.errors import CorruptStoreError
 from rlmemory.store._fileio import (
     append_bytes,
     encode_line,
+    fsync_all,
     fsync_dir,
     fsync_file,
     iter_records_forward,
@@ -48,33 +51,44 @@ JOURNAL_FILE = "journal.jsonl"
 class UndoJournal:
     """The undo records of one transaction on the file store rooted at ``base_dir``."""
 
-    def __init__(self, base_dir: Path, *, durable: bool = True) -> None:
+    def __init__(self, base_dir: Path) -> None:
         self.base_dir = base_dir
         self.folder = base_dir / JOURNAL_FOLDER
         self.path = self.folder / JOURNAL_FILE
-        self.durable = durable
-        self._appended: dict[Path, int | None] = {}
+        self._sizes: dict[Path, int | None] = {}
+        self._written: set[Path] = set()
         self._replaced: set[Path] = set()
         self._folders_to_sync: set[Path] = set()
         self._backups = 0
 
-    def before_append(self, path: Path) -> None:
-        """Record ``path``'s current size, before the transaction first appends to it."""
-        if path in self._appended:
-            return
-        if path in self._replaced:
-            raise RuntimeError(f"{path} is both replaced and appended in one transaction")
-        size = path.stat().st_size if path.exists() else None
-        self._record({"append": self._relative(path), "size": size})
-        self._appended[path] = size
-        if size is None:
-            self._folders_to_sync.add(path.parent)
+    def covers(self, path: Path) -> bool:
+        """Whether the size of ``path`` before the transaction is already journaled."""
+        return path in self._sizes
+
+    def before_appends(self, paths: Sequence[Path], written: Path) -> None:
+        """Record the current sizes of ``paths`` (one write, one fsync), before the
+        transaction first appends to any of them; ``written`` is about to be appended to.
+
+        Journaling files the transaction may append to later costs nothing on rollback
+        (truncating a file to its own size) and saves an fsync per file.
+        """
+        entries = []
+        for path in dict.fromkeys(paths):
+            if path in self._sizes:
+                continue
+            if path in self._replaced:
+                raise RuntimeError(f"{path} is both replaced and appended in one transaction")
+            size = path.stat().st_size if path.exists() else None
+            entries.append({"append": self._relative(path), "size": size})
+            self._sizes[path] = size
+        self._record(entries)
+        self._written.add(written)
 
     def before_replace(self, path: Path) -> None:
         """Keep ``path``'s current version, before the transaction first replaces it."""
         if path in self._replaced:
             return
-        if path in self._appended:
+        if path in self._sizes:
             raise RuntimeError(f"{path} is both appended and replaced in one transaction")
         backup = None
         if path.exists():
@@ -82,7 +96,7 @@ class UndoJournal:
             backup = self.folder / f"{self._backups}.bak"
             with contextlib.suppress(FileNotFoundError):
                 backup.unlink()  # left by a transaction that committed, then crashed
-        self._record({"replace": self._relative(path), "backup": backup.name if backup else None})
+        self._record([{"replace": self._relative(path), "backup": backup and backup.name}])
         if backup is not None:
             try:
                 os.link(path, backup)
@@ -95,33 +109,42 @@ class UndoJournal:
 
     def before_mkdir(self, path: Path) -> None:
         """Record that the transaction creates the folder ``path``."""
-        self._record({"mkdir": self._relative(path)})
+        self._record([{"mkdir": self._relative(path)}])
         self._folders_to_sync.add(path.parent)
 
     def commit(self) -> None:
-        """Make every change durable, then drop the journal (the commit point)."""
-        if not self.path.exists():
+        """Make every change durable, then empty the journal (the commit point)."""
+        if not pending(self.base_dir):
             return
-        if self.durable:
-            for path in self._appended:
-                fsync_file(path)
-            for folder in self._folders_to_sync:
-                if folder.exists():
-                    fsync_dir(folder)
-        self.path.unlink()
-        fsync_dir(self.folder)
+        created = {path.parent for path in self._written if self._sizes.get(path) is None}
+        fsync_all(sorted(self._written), sorted(self._folders_to_sync | created))
+        _empty(self.path)
         remove_backups(self.base_dir)
 
-    def rollback(self) -> None:
-        """Undo every change recorded in the journal file."""
-        roll_back(self.base_dir)
-
-    def _record(self, entry: dict[str, object]) -> None:
-        self.folder.mkdir(exist_ok=True)
-        append_bytes(self.path, encode_line(entry), durable=True)
+    def _record(self, entries: list[dict[str, object]]) -> None:
+        if not entries:
+            return
+        if not self.folder.exists():
+            self.folder.mkdir()
+            fsync_dir(self.base_dir)
+        append_bytes(self.path, b"".join(encode_line(entry) for entry in entries))
 
     def _relative(self, path: Path) -> str:
         return path.relative_to(self.base_dir).as_posix()
+
+
+def pending(base_dir: Path) -> bool:
+    """Whether the store at ``base_dir`` has a transaction that is not committed."""
+    try:
+        return (base_dir / JOURNAL_FOLDER / JOURNAL_FILE).stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def _empty(journal: Path) -> None:
+    with open(journal, "r+b") as handle:
+        handle.truncate(0)
+        os.fsync(handle.fileno())
 
 
 def _inside(base_dir: Path, relative: object, journal: Path) -> Path:
@@ -138,7 +161,7 @@ def roll_back(base_dir: Path) -> bool:
     """Undo a leftover transaction of the store at ``base_dir``; return whether there was one."""
     folder = base_dir / JOURNAL_FOLDER
     journal = folder / JOURNAL_FILE
-    if not journal.exists():
+    if not pending(base_dir):
         return False
     entries = [entry for _, entry in iter_records_forward(journal)]
     touched_folders: set[Path] = set()
@@ -157,11 +180,8 @@ def roll_back(base_dir: Path) -> bool:
         else:
             raise CorruptStoreError(f"{journal} holds an unknown entry {entry!r}", str(journal))
         touched_folders.add(path.parent)
-    for touched in touched_folders:
-        if touched.exists():
-            fsync_dir(touched)
-    journal.unlink()
-    fsync_dir(folder)
+    fsync_all([], [touched for touched in touched_folders if touched.exists()])
+    _empty(journal)
     remove_backups(base_dir)
     return True
 
@@ -195,7 +215,7 @@ def _undo_replace(path: Path, backup: Path | None) -> None:
 def remove_backups(base_dir: Path) -> None:
     """Delete backup copies left in the journal folder once no journal needs them."""
     folder = base_dir / JOURNAL_FOLDER
-    if (folder / JOURNAL_FILE).exists() or not folder.exists():
+    if pending(base_dir) or not folder.exists():
         return
     for leftover in folder.glob("*.bak"):
         with contextlib.suppress(FileNotFoundError):

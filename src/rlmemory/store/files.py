@@ -77,6 +77,8 @@ REWARDS_FILE = "rewards.jsonl"
 INTERACTIONS_FILE = "interactions.jsonl"
 DECISIONS_FILE = "decisions.jsonl"
 HISTORY_FILES = (REWARDS_FILE, INTERACTIONS_FILE, DECISIONS_FILE)
+APPEND_FILES = (Q_UPDATES_FILE, ARRAYS_UPDATES_FILE, *HISTORY_FILES)
+TABLES = ("rewards", "interactions", "decisions")
 
 #: Each id-index line is padded to this width, so the line of id ``n`` is at ``(n-1)*W``.
 INDEX_LINE_WIDTH = 128
@@ -178,8 +180,21 @@ class FileBackedMemoryDatabase(MemoryStore):
     def _append(self, path: Path, data: bytes, repair: Callable[[Path], Any]) -> None:
         repair(path)
         if self._journal is not None:
-            self._journal.before_append(path)
+            targets = [] if self._journal.covers(path) else self._append_targets(path)
+            for target in targets[1:]:
+                if not self._journal.covers(target):
+                    _repair_any(target)
+            self._journal.before_appends(targets, written=path)
         append_bytes(path, data, durable=self._journal is None)
+
+    def _append_targets(self, path: Path) -> list[Path]:
+        """``path`` and the files a transaction appending to it will likely append to
+        next (its agent's logs and histories, the id indexes), journaled in one go."""
+        targets = [path]
+        if path.parent.parent == self._base / AGENTS_FOLDER:
+            targets += [path.parent / name for name in APPEND_FILES]
+        targets += [self._index_path(table) for table in TABLES]
+        return targets
 
     def _replace(self, path: Path, data: bytes) -> None:
         if self._journal is not None:
@@ -821,6 +836,13 @@ def _apply_change(
             current.update(value)
         else:
             table[key] = dict(value) if isinstance(value, dict) else value
+
+
+def _repair_any(path: Path) -> None:
+    if path.parent.name == INDEX_FOLDER:
+        _repair_index(path)
+    else:
+        repair_torn_tail(path)
 
 
 def _repair_index(path: Path) -> int:
