@@ -251,3 +251,27 @@ def test_candidate_evaluation_compares_with_the_observed_value_on_held_out_round
     assert linucb.estimates["SNIPS"].value > uniform.observed.ci_high
     with pytest.raises(ValueError, match="unknown policy"):
         evaluate_candidate(store, "router", "oracle")
+
+
+@pytest.mark.parametrize("rl_agent_type", ["linucb", "thompson", "epsilon_greedy"])
+def test_a_bandit_coordinators_stored_decisions_can_be_evaluated(tmp_path, rl_agent_type):
+    import asyncio
+
+    from rlmemory.coordinator import create_rl_agent_architecture
+    from rlmemory.store.sql import MemoryDatabase
+
+    async def route(db):
+        coordinator = await create_rl_agent_architecture(
+            None, db, {"shout": str.upper, "measure": len}, rl_agent_type, seed=1
+        )
+        for i in range(40):
+            await coordinator.process_request(f"request number {i} " + "word " * (i % 7))
+
+    with MemoryDatabase(tmp_path / "memory.db") as db:
+        asyncio.run(route(db))
+        logged = load_logged_decisions(db, "rl_coordinator")
+        assert len(logged) == 40
+        assert np.all((logged.propensities > 0) & (logged.propensities <= 1))
+        result = evaluate_candidate(db, "rl_coordinator", "uniform", n_bootstrap=50)
+    assert result.n_evaluated == 20
+    assert np.isfinite(result.estimates["DR"].value)
