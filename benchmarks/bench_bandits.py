@@ -136,11 +136,57 @@ def streams(shuffles: int) -> list[tuple[str, list[tuple[np.ndarray, np.ndarray]
     return result
 
 
+def sweep(shuffles: int) -> None:
+    """Sensitivity of the progressive reward to the exploration and ridge settings."""
+    settings: list[tuple[str, type, dict[str, float]]] = []
+    for ridge in (0.5, 1.0, 2.0):
+        for alpha in (0.1, 0.25, 0.5, 1.0):
+            settings.append(
+                (
+                    f"LinUCB alpha {alpha} ridge {ridge}",
+                    LinUCBAgent,
+                    {"alpha": alpha, "ridge": ridge},
+                )
+            )
+        for v in (0.05, 0.1, 0.2, 0.5):
+            settings.append(
+                (f"Thompson v {v} ridge {ridge}", ThompsonSamplingAgent, {"v": v, "ridge": ridge})
+            )
+    data = streams(shuffles)
+    rows = []
+    for label, learner_class, options in settings:
+        run = rlmemory_runner(learner_class, options, None)
+        row = [label]
+        for _, shuffled, n_actions in data:
+            per_shuffle = [
+                run(contexts, labels, n_actions, seed) / len(labels)
+                for seed, (contexts, labels) in enumerate(shuffled)
+            ]
+            row.append(f"{np.mean(per_shuffle):.3f}")
+        rows.append(row)
+        print(" ".join(row), file=sys.stderr)
+    print(f"Progressive mean reward, in memory, {shuffles} shuffles:")
+    print(markdown_table(["setting", *(d[0] for d in data)], rows))
+    print()
+    print(
+        f"command: PYTHONPATH=src python benchmarks/bench_bandits.py --sweep --shuffles {shuffles}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shuffles", type=int, default=5)
     parser.add_argument("--only", choices=["rlmemory", "all"], default="all")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="Instead: reward of in-memory learners over a grid of alpha, v and ridge.",
+    )
     arguments = parser.parse_args()
+
+    if arguments.sweep:
+        sweep(arguments.shuffles)
+        return
 
     from rlmemory.store.sql import MemoryDatabase
 
