@@ -136,6 +136,45 @@ def streams(shuffles: int) -> list[tuple[str, list[tuple[np.ndarray, np.ndarray]
     return result
 
 
+def store_cost(dimension: int = 65, n_actions: int = 10, writes: int = 3000) -> None:
+    """Milliseconds per ``save_arrays`` call for one action's statistics (digits' size)."""
+    from rlmemory.store.sql import MemoryDatabase
+
+    rng = np.random.default_rng(0)
+    upper = np.triu_indices(dimension)
+    layouts = {
+        "one key: [count, b, upper triangle of A_inv] (what the learners write)": lambda a, m, b: {
+            f"{a}/ridge": np.concatenate(([3.0], b, m[upper]))
+        },
+        "three keys: A_inv (d x d), b, count": lambda a, m, b: {
+            f"{a}/A_inv": m,
+            f"{a}/b": b,
+            f"{a}/count": np.array([3]),
+        },
+    }
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        store = MemoryDatabase(os.path.join(folder, "cost.db"))
+        for label, layout in layouts.items():
+            payloads = [
+                layout(
+                    str(i % n_actions), rng.random((dimension, dimension)), rng.random(dimension)
+                )
+                for i in range(writes)
+            ]
+            started = time.perf_counter()
+            for payload in payloads:
+                store.save_arrays(f"cost-{len(rows)}", payload)
+            elapsed = time.perf_counter() - started
+            size = sum(v.nbytes for v in payloads[0].values())
+            rows.append([label, f"{size / 1024:.1f} KiB", f"{1000 * elapsed / writes:.3f}"])
+        store.close()
+    print(f"SQLite write of one action's statistics, d = {dimension}, {writes} writes:")
+    print(markdown_table(["layout", "bytes", "ms per write"], rows))
+    print()
+    print("command: PYTHONPATH=src python benchmarks/bench_bandits.py --store-cost")
+
+
 def sweep(shuffles: int) -> None:
     """Sensitivity of the progressive reward to the exploration and ridge settings."""
     settings: list[tuple[str, type, dict[str, float]]] = []
@@ -182,10 +221,18 @@ def main() -> None:
         action="store_true",
         help="Instead: reward of in-memory learners over a grid of alpha, v and ridge.",
     )
+    parser.add_argument(
+        "--store-cost",
+        action="store_true",
+        help="Instead: time one learner update's write to SQLite, packed vs three arrays.",
+    )
     arguments = parser.parse_args()
 
     if arguments.sweep:
         sweep(arguments.shuffles)
+        return
+    if arguments.store_cost:
+        store_cost()
         return
 
     from rlmemory.store.sql import MemoryDatabase
