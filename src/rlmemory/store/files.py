@@ -79,6 +79,7 @@ DECISIONS_FILE = "decisions.jsonl"
 HISTORY_FILES = (REWARDS_FILE, INTERACTIONS_FILE, DECISIONS_FILE)
 APPEND_FILES = (Q_UPDATES_FILE, ARRAYS_UPDATES_FILE, *HISTORY_FILES)
 TABLES = ("rewards", "interactions", "decisions")
+TABLE_FILES = (Q_TABLE_FILE, Q_UPDATES_FILE, POLICY_FILE, ARRAYS_FILE, ARRAYS_UPDATES_FILE)
 
 #: Each id-index line is padded to this width, so the line of id ``n`` is at ``(n-1)*W``.
 INDEX_LINE_WIDTH = 128
@@ -336,22 +337,20 @@ class FileBackedMemoryDatabase(MemoryStore):
 
     # -------------------------------------------------------------- Q-learning
     def save_q_table(self, agent_name: str, q_table: Mapping[str, Mapping[str, float]]) -> None:
-        check_agent_name(agent_name)
-        _check_storable_text(agent_name, "agent_name")
+        _check_name(agent_name)
         change = _encode_change({"reset": True, "set": check_q_table(q_table)}, "q_table")
         with self._locked():
             folder = self._ensure_agent(agent_name)
             self._log_change(folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, change, compact=True)
 
     def get_q_table(self, agent_name: str) -> QTable | None:
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         with self._locked():
             folder = self._agent_folder(agent_name)
             return self._fold(folder / Q_TABLE_FILE, folder / Q_UPDATES_FILE, 2)
 
     def save_q_values(self, agent_name: str, changed: Mapping[str, Mapping[str, float]]) -> None:
-        check_agent_name(agent_name)
-        _check_storable_text(agent_name, "agent_name")
+        _check_name(agent_name)
         clean = check_q_table(changed, "changed")
         if not clean:
             return
@@ -362,8 +361,7 @@ class FileBackedMemoryDatabase(MemoryStore):
 
     # ---------------------------------------------------------- policy gradient
     def save_policy_params(self, agent_name: str, policy_params: Mapping[str, Any]) -> None:
-        check_agent_name(agent_name)
-        _check_storable_text(agent_name, "agent_name")
+        _check_name(agent_name)
         if not isinstance(policy_params, Mapping):
             raise TypeError(f"policy_params must be a mapping, not {type(policy_params).__name__}")
         text = to_json(dict(policy_params), "policy_params")
@@ -374,14 +372,13 @@ class FileBackedMemoryDatabase(MemoryStore):
             self._replace(folder / POLICY_FILE, data)
 
     def get_policy_params(self, agent_name: str) -> dict[str, Any] | None:
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         with self._locked():
             return read_document(self._agent_folder(agent_name) / POLICY_FILE)
 
     # ------------------------------------------------------------ numeric arrays
     def save_arrays(self, agent_name: str, arrays: Mapping[str, np.ndarray]) -> None:
-        check_agent_name(agent_name)
-        _check_storable_text(agent_name, "agent_name")
+        _check_name(agent_name)
         if not isinstance(arrays, Mapping):
             raise TypeError(
                 f"arrays must be a mapping of name to array, not {type(arrays).__name__}"
@@ -397,7 +394,7 @@ class FileBackedMemoryDatabase(MemoryStore):
     def get_arrays(
         self, agent_name: str, keys: Sequence[str] | None = None
     ) -> dict[str, np.ndarray]:
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         wanted = _check_keys(keys)
         with self._locked():
             folder = self._agent_folder(agent_name)
@@ -410,7 +407,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         }
 
     def delete_arrays(self, agent_name: str, keys: Sequence[str] | None = None) -> int:
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         wanted = _check_keys(keys)
         with self._locked():
             folder = self._agent_folder(agent_name)
@@ -434,8 +431,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         reward_components: Mapping[str, Any],
         decision_id: int | None = None,
     ) -> int:
-        check_agent_name(agent_name)
-        _check_storable_text(agent_name, "agent_name")
+        _check_name(agent_name)
         if not isinstance(reward_components, Mapping):
             raise TypeError(
                 f"reward_components must be a mapping, not {type(reward_components).__name__}"
@@ -449,7 +445,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         return self._append_row("rewards", agent_name, REWARDS_FILE, body)
 
     def get_agent_rewards(self, agent_name: str, limit: int = 10) -> list[Row]:
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         check_limit(limit)
         path = self._agent_folder(agent_name) / REWARDS_FILE
         with self._locked():
@@ -465,8 +461,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         feedback: str | None = None,
         decision_id: int | None = None,
     ) -> int:
-        check_agent_name(agent_name)
-        _check_storable_text(agent_name, "agent_name")
+        _check_name(agent_name)
         body = _body(
             request=_text_fragment(request, "request"),
             response=_text_fragment(response, "response"),
@@ -478,7 +473,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         return self._append_row("interactions", agent_name, INTERACTIONS_FILE, body)
 
     def get_agent_interactions(self, agent_name: str, limit: int = 10) -> list[Row]:
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         check_limit(limit)
         path = self._agent_folder(agent_name) / INTERACTIONS_FILE
         with self._locked():
@@ -494,7 +489,7 @@ class FileBackedMemoryDatabase(MemoryStore):
             return _public_interaction(row, self._name_of(path.parent), path)
 
     def find_agent_interaction(self, agent_name: str, request: str, response: str) -> Row | None:
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         check_text(request, "request")
         check_text(response, "response")
         path = self._agent_folder(agent_name) / INTERACTIONS_FILE
@@ -516,7 +511,7 @@ class FileBackedMemoryDatabase(MemoryStore):
             self._append_patch(path, interaction_id, changes)
 
     def get_unlearned_feedback(self, agent_name: str, limit: int = 10) -> list[Row]:
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         check_limit(limit)
         path = self._agent_folder(agent_name) / INTERACTIONS_FILE
         with self._locked():
@@ -553,8 +548,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         propensity: float | None = None,
         features: Sequence[float] | None = None,
     ) -> int:
-        check_agent_name(agent_name)
-        _check_storable_text(agent_name, "agent_name")
+        _check_name(agent_name)
         if not isinstance(q_values, Mapping):
             raise TypeError(f"q_values must be a mapping, not {type(q_values).__name__}")
         body = _body(
@@ -569,7 +563,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         return self._append_row("decisions", agent_name, DECISIONS_FILE, body)
 
     def get_agent_decisions(self, agent_name: str, limit: int = 10) -> list[Row]:
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         check_limit(limit)
         path = self._agent_folder(agent_name) / DECISIONS_FILE
         with self._locked():
@@ -593,7 +587,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         over the file, under the lock) and then yields them; ``batch_size`` is checked
         but has no other effect here.
         """
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         check_id(after_id, "after_id")
         check_limit(batch_size, "batch_size")
         path = self._agent_folder(agent_name) / DECISIONS_FILE
@@ -640,7 +634,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         return bool(self._fold(folder / ARRAYS_FILE, folder / ARRAYS_UPDATES_FILE, 1))
 
     def agent_stats(self, agent_name: str) -> Row:
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         folder = self._agent_folder(agent_name)
         with self._locked():
             rewards = _all_rows(folder / REWARDS_FILE)
@@ -649,9 +643,13 @@ class FileBackedMemoryDatabase(MemoryStore):
             newest = [
                 _newest_rows(folder / name, 1) for name in (INTERACTIONS_FILE, DECISIONS_FILE)
             ]
+            # tables have no rows to carry a timestamp: their files' times stand in
+            timestamps = [
+                (folder / name).stat().st_mtime for name in TABLE_FILES if (folder / name).exists()
+            ]
         path = folder / REWARDS_FILE
         values = [_field(row, "reward", path) for row in rewards]
-        timestamps = [_field(rows[0], "timestamp", path) for rows in newest if rows]
+        timestamps += [_field(rows[0], "timestamp", path) for rows in newest if rows]
         if rewards:
             timestamps.append(_field(rewards[-1], "timestamp", path))
         return {
@@ -663,7 +661,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         }
 
     def count_agent_decisions(self, agent_name: str) -> int:
-        check_agent_name(agent_name)
+        _check_name(agent_name)
         with self._locked():
             return _count_rows(self._agent_folder(agent_name) / DECISIONS_FILE)
 
@@ -703,6 +701,11 @@ class FileBackedMemoryDatabase(MemoryStore):
 
 
 # --------------------------------------------------------------- encoding rows
+def _check_name(agent_name: Any) -> None:
+    check_agent_name(agent_name)
+    _check_storable_text(agent_name, "agent_name")
+
+
 def _check_storable_text(value: str, field: str) -> None:
     """Refuse what the SQL backends cannot store either: NUL and lone surrogates."""
     if "\x00" in value:
