@@ -299,7 +299,7 @@ def machine() -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,100000,1000000", help="stored entries")
-    parser.add_argument("--updates", type=int, default=3000, help="timed updates per size")
+    parser.add_argument("--updates", type=int, default=10000, help="timed updates per size")
     parser.add_argument("--rewrite-sizes", default="1000,100000")
     parser.add_argument("--rewrite-updates", type=int, default=30)
     parser.add_argument("--postgres", default=os.environ.get("RLMEMORY_TEST_POSTGRES_URL"))

@@ -5,6 +5,7 @@ corrupt files, locking, URLs. The contract shared with other backends is in
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -489,6 +490,26 @@ def test_history_reads_use_the_agent_and_id_index(tmp_path: Path) -> None:
         )
         assert f"USING INDEX ix_{table}_agent_id" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+
+def test_forked_child_writes_through_its_own_connection(make_sql_store: Any) -> None:
+    # On PostgreSQL a child that used (and closed) its parent's connection would end the
+    # parent's session: the parent's next call would fail.
+    db = make_sql_store()
+    db.save_q_values(AGENT, {"parent": {"a": 1.0}})
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child process
+        status = 1
+        try:
+            db.save_q_values(AGENT, {"child": {"a": 2.0}})
+            db.close()
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    db.save_q_values(AGENT, {"parent": {"b": 3.0}})
+    assert db.get_q_table(AGENT) == {"parent": {"a": 1.0, "b": 3.0}, "child": {"a": 2.0}}
 
 
 def test_closed_store_refuses_calls_and_close_is_idempotent(tmp_path: Path) -> None:

@@ -213,6 +213,7 @@ class MemoryDatabase(MemoryStore):
             raise StoreError(f"{self.location}: the store is closed", self.location)
         if os.getpid() != self._pid:
             # A forked child must not use its parent's connection: open its own.
+            _abandon_inherited(self._pool_connection, self._cursor, self._dbapi)
             self._engine.dispose(close=False)
             self._depth = 0
             self._connect()
@@ -1146,6 +1147,25 @@ class MemoryDatabase(MemoryStore):
 
     def __repr__(self) -> str:
         return f"MemoryDatabase({self.location!r})"
+
+
+#: Connections a forked child inherited; kept referenced so they are never finalized
+#: (closing them in the child would end the parent's PostgreSQL session).
+_INHERITED_CONNECTIONS: list[Any] = []
+
+
+def _abandon_inherited(*objects: Any) -> None:
+    """Make a forked child's copies of its parent's connection harmless and keep them."""
+    for candidate in objects:
+        pgconn = getattr(candidate, "pgconn", None)
+        if pgconn is not None:
+            with contextlib.suppress(Exception):
+                # Point the child's copy of the socket at /dev/null: whatever a finalizer
+                # sends (Terminate, ROLLBACK) must not reach the parent's server session.
+                devnull = os.open(os.devnull, os.O_RDWR)
+                os.dup2(devnull, pgconn.socket)
+                os.close(devnull)
+    _INHERITED_CONNECTIONS.extend(objects)
 
 
 def _features(features: Any) -> list[float]:
