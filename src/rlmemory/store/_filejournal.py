@@ -78,8 +78,12 @@ class UndoJournal:
                 continue
             if path in self._replaced:
                 raise RuntimeError(f"{path} is both replaced and appended in one transaction")
-            size = path.stat().st_size if path.exists() else None
-            entries.append({"append": self._relative(path), "size": size})
+            try:
+                status = path.stat()
+                size, mtime = status.st_size, status.st_mtime_ns
+            except FileNotFoundError:
+                size = mtime = None
+            entries.append({"append": self._relative(path), "size": size, "mtime_ns": mtime})
             self._sizes[path] = size
         self._record(entries)
         self._written.add(written)
@@ -168,7 +172,7 @@ def roll_back(base_dir: Path) -> bool:
     for entry in reversed(entries):
         if "append" in entry:
             path = _inside(base_dir, entry["append"], journal)
-            _undo_append(path, entry.get("size"))
+            _undo_append(path, entry.get("size"), entry.get("mtime_ns"))
         elif "replace" in entry:
             path = _inside(base_dir, entry["replace"], journal)
             backup = entry.get("backup")
@@ -186,7 +190,7 @@ def roll_back(base_dir: Path) -> bool:
     return True
 
 
-def _undo_append(path: Path, size: object) -> None:
+def _undo_append(path: Path, size: object, mtime_ns: object) -> None:
     if size is None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -201,6 +205,8 @@ def _undo_append(path: Path, size: object) -> None:
         with open(path, "r+b") as handle:
             handle.truncate(size)
             os.fsync(handle.fileno())
+        if isinstance(mtime_ns, int):  # the file's time is its "last updated"
+            os.utime(path, ns=(mtime_ns, mtime_ns))
 
 
 def _undo_replace(path: Path, backup: Path | None) -> None:
