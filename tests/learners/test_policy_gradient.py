@@ -204,6 +204,15 @@ def test_parameters_in_a_foreign_format_are_refused(db):
         make_agent(db)
 
 
+def test_a_stored_pending_step_of_the_wrong_shape_is_refused(db):
+    make_agent(db).record_step(features(), "coding_agent", 0.75)
+    stored = db.get_policy_params("router")
+    stored["pending"][0]["features"] = [0.0] * 15
+    db.save_policy_params("router", stored)
+    with pytest.raises(ValueError, match=r"pending step with features of shape \(15,\)"):
+        make_agent(db)
+
+
 def test_add_action_appends_a_stored_zero_row(db):
     agent = make_agent(db, learning_rate=0.5)
     agent.record_step(features(), "coding_agent", 0.75)

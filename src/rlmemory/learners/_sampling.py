@@ -82,10 +82,15 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def sample_index(probabilities: np.ndarray, rng: np.random.Generator) -> int:
-    """Draw an index with the given probabilities, using exactly one ``rng.random()``."""
+    """Draw an index with the given probabilities, using exactly one ``rng.random()``.
+
+    >>> sample_index(np.array([0.0, 1.0, 0.0]), np.random.default_rng(0))
+    1
+    """
     cumulative = np.cumsum(probabilities)
     index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
-    return min(index, len(probabilities) - 1)
+    # Rounding can put the draw on the total; never return an action of probability 0.
+    return min(index, int(np.flatnonzero(probabilities > 0)[-1]))
 
 
 def epsilon_greedy(

@@ -424,12 +424,7 @@ def _from_params(
     for row, action in enumerate(stored_actions):
         weights[actions.index(action)] = stored_weights[row]
     pending = tuple(
-        PendingStep(
-            features=np.asarray(step["features"], dtype=np.float64),
-            action=step["action"],
-            reward=float(step["reward"]),
-        )
-        for step in stored["pending"]
+        _pending_step(name, step, stored_actions, dimension) for step in stored["pending"]
     )
     return _PolicyState(
         actions=tuple(actions),
@@ -438,3 +433,14 @@ def _from_params(
         pending=pending,
         updates=int(stored.get("updates", 0)),
     )
+
+
+def _pending_step(name: str, step: Any, actions: list[str], dimension: int) -> PendingStep:
+    features = np.asarray(step["features"], dtype=np.float64)
+    if features.shape != (dimension,) or step["action"] not in actions:
+        raise ValueError(
+            f"stored policy of {name!r} has a pending step with features of shape "
+            f"{features.shape} and action {step['action']!r}; expected shape ({dimension},) "
+            f"and one of {actions}"
+        )
+    return PendingStep(features=features, action=step["action"], reward=float(step["reward"]))
