@@ -186,21 +186,22 @@ class PruneReport:
 
 
 def _versions_to_prune(
-    store: MemoryStore, agent_name: str, rule: TableRule, now: float
+    store: MemoryStore, agent_name: str, rule: TableRule, now: float, *, pending: int = 0
 ) -> list[int]:
+    """Versions that go; ``pending`` newer versions about to be saved count as kept."""
     if rule.is_empty:
         return []
     versions = list_versions(store, agent_name)
-    if len(versions) <= 1:
-        return []
-    candidates = versions[:-1]  # the newest version is always kept
+    # The newest version is always kept (the one saved before pruning, once it exists).
+    candidates = versions if pending else versions[:-1]
     doomed = set()
     cutoff = rule.cutoff(now)
     if cutoff is not None:
         doomed |= {info.version for info in candidates if info.created < cutoff}
     if rule.max_rows is not None:
         keep = max(rule.max_rows, 1)
-        doomed |= {info.version for info in versions[: max(len(versions) - keep, 0)]}
+        surplus = len(versions) + pending - keep
+        doomed |= {info.version for info in versions[: max(surplus, 0)]}
     return sorted(doomed)
 
 
@@ -275,7 +276,7 @@ def _prune(
             _table_plan(store, agent_name, table, policy.rule(table), moment, dry_run=True)
             for table in HISTORY_TABLES
         ]
-        versions = _versions_to_prune(store, agent_name, policy.versions, moment)
+        versions = _versions_to_prune(store, agent_name, policy.versions, moment, pending=1)
         q_states: list[str] = []
         if policy.q_unvisited_seconds is not None or policy.q_keep_most_visited is not None:
             q_states = q_states_to_prune(
@@ -292,6 +293,7 @@ def _prune(
             _table_plan(store, agent_name, table, policy.rule(table), moment, dry_run=False)
             for table in HISTORY_TABLES
         ]
+        versions = _versions_to_prune(store, agent_name, policy.versions, moment)
         if versions:
             store.delete_versions(agent_name, versions)
         if q_states:
