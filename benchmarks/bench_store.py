@@ -11,7 +11,7 @@ What one run measures, on one machine:
 * on PostgreSQL (``--postgres URL`` or ``$RLMEMORY_TEST_POSTGRES_URL``): the same
   incremental update against a bare psycopg upsert + commit.
 
-Run: ``PYTHONPATH=src python benchmarks/bench_store.py`` (about 2 minutes); ``--quick``
+Run: ``PYTHONPATH=src python benchmarks/bench_store.py`` (under a minute); ``--quick``
 for a smoke run with small sizes.
 """
 
@@ -293,6 +293,8 @@ def machine() -> list[str]:
         f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}, "
         f"sqlalchemy {sqlalchemy.__version__}, psycopg {psycopg_version}, "
         f"numpy {numpy.__version__}",
+        "load average at start (1/5/15 min): "
+        + " / ".join(f"{load:.2f}" for load in os.getloadavg()),
     ]
 
 
