@@ -11,6 +11,7 @@ from rlmemory.learners.bandits import (
     EpsilonGreedyAgent,
     LinUCBAgent,
     ThompsonSamplingAgent,
+    _normal_cdf,
 )
 from rlmemory.learners.base import Observation, RoutingLearner
 
@@ -165,6 +166,29 @@ def test_thompson_sampling_prefers_the_better_action_with_calibrated_probability
     # means 0.75 and 0, standard deviations 0.5 each: P(good) = Phi(0.75 / sqrt(0.5)).
     expected = 0.5 * (1 + math.erf(0.75 / np.sqrt(0.5) / np.sqrt(2)))
     assert learner.action_probabilities([1.0])["good"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_normal_cdf_approximation_is_accurate():
+    t = np.linspace(-9, 9, 2001)
+    exact = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in t])
+    np.testing.assert_allclose(_normal_cdf(t), exact, rtol=2e-7, atol=1e-300)
+
+
+def test_thompson_probabilities_match_a_fine_grid_integral_on_random_cases():
+    z = np.linspace(-9, 9, 36_001)
+    density = (z[1] - z[0]) * np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        n_actions = int(rng.integers(2, 6))
+        means = rng.normal(size=n_actions) * rng.choice([0.01, 0.1, 1.0])
+        spreads = 0.1 * np.exp(rng.normal(size=n_actions) * rng.choice([0.1, 1.0, 2.0]))
+        for k in range(n_actions):
+            others = np.arange(n_actions) != k
+            values = means[k] + spreads[k] * z[None, :]
+            cdf = _normal_cdf((values - means[others][:, None]) / spreads[others][:, None])
+            reference = float(cdf.prod(axis=0) @ density)
+            computed = ThompsonSamplingAgent._raw_probability(k, means, spreads)
+            assert computed == pytest.approx(reference, abs=1e-3)
 
 
 @pytest.mark.parametrize(("learner_class", "options"), LEARNERS)
