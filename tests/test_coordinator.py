@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -335,6 +336,51 @@ def test_learn_from_batch_skips_interactions_without_a_decision(db: Any) -> None
     outcome = run(coordinator.learn_from_batch())
     assert outcome == {"status": "success", "interactions_processed": 0, "interactions_skipped": 1}
     assert db.get_agent_interaction(interaction_id)["feedback_learned"] is True
+
+
+def test_learn_from_batch_skips_feedback_the_reward_system_cannot_score(db: Any) -> None:
+    coordinator = make_coordinator(db, seed=22)
+    bad = run(coordinator.process_request("Find information on tea"))
+    good = run(coordinator.process_request("Find information on bees"))
+    db.set_interaction_feedback(bad["interaction_id"], "7")  # a rating outside 1-5
+    db.set_interaction_feedback(good["interaction_id"], "4")
+    outcome = run(coordinator.learn_from_batch())
+    assert outcome == {"status": "success", "interactions_processed": 1, "interactions_skipped": 1}
+    assert db.get_unlearned_feedback("rl_coordinator", 10) == []
+    feedback_rewards = [
+        row["decision_id"]
+        for row in db.get_agent_rewards("rl_coordinator", 10)
+        if row["reward_components"]["source"] == "feedback"
+    ]
+    assert feedback_rewards == [good["decision_id"]]
+
+
+def test_feedback_given_as_a_mapping_is_scored_and_stored_as_json(db: Any) -> None:
+    coordinator = make_coordinator(db, seed=23)
+    result = run(coordinator.process_request("Find information on tea"))
+    feedback = {"rating": 5, "user_feedback": "spot on"}
+    credited = run(
+        coordinator.update_from_feedback(
+            "Find information on tea", result["response"], feedback, result["decision_id"]
+        )
+    )
+    expected, _ = coordinator.reward_system.compute_reward(feedback, result["performance_metrics"])
+    assert credited["reward"] == pytest.approx(expected)
+    stored = db.get_agent_interaction(result["interaction_id"])["feedback"]
+    assert json.loads(stored) == feedback
+
+
+def test_feedback_of_an_unsupported_type_is_a_type_error_and_nothing_is_stored(db: Any) -> None:
+    coordinator = make_coordinator(db, seed=24)
+    result = run(coordinator.process_request("Find information on tea"))
+    with pytest.raises(TypeError, match="feedback must be"):
+        run(
+            coordinator.update_from_feedback(
+                "Find information on tea", result["response"], ["good"], result["decision_id"]
+            )
+        )
+    assert len(db.get_agent_rewards("rl_coordinator", 10)) == 1
+    assert db.get_agent_interaction(result["interaction_id"])["feedback"] is None
 
 
 # --------------------------------------------------------- all or nothing

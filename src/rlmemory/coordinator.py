@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import heapq
 import importlib
+import json
+import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -55,6 +57,8 @@ from rlmemory.store.base import MemoryStore, Row
 from rlmemory.subagents import SubAgentOutcome, check_sub_agent, run_sub_agent
 
 __all__ = ["LEARNER_TYPES", "RLCoordinatorAgent", "create_rl_agent_architecture"]
+
+logger = logging.getLogger(__name__)
 
 #: ``rl_agent_type`` -> (module, class). Imported when used.
 LEARNER_TYPES: dict[str, tuple[str, str]] = {
@@ -412,8 +416,9 @@ class RLCoordinatorAgent:
 
         Finds feedback however it was written (this API, another process, plain SQL
         into ``agent_interactions.feedback``), oldest first, and learns each exactly
-        once, also across restarts. Interactions without a stored decision cannot be
-        credited: they are marked learned and counted as skipped.
+        once, also across restarts. Interactions without a stored decision, and
+        feedback the reward system cannot score (a rating of 7, say), cannot be
+        credited: they are marked learned, logged, and counted as skipped.
         Returns ``{"status": "success", "interactions_processed": n, "interactions_skipped": k}``.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int):
@@ -423,6 +428,8 @@ class RLCoordinatorAgent:
         processed = skipped = 0
         for interaction in self.db.get_unlearned_feedback(self.name, batch_size):
             decision = self._decision_or_none(interaction["decision_id"])
+            if decision is not None and not self._scorable(decision, interaction):
+                decision = None
             if decision is None:
                 with self._unit_of_work():
                     self.db.mark_feedback_learned([interaction["id"]])
@@ -499,6 +506,20 @@ class RLCoordinatorAgent:
             return int(interaction["id"])
         return None
 
+    def _scorable(self, decision: Row, interaction: Row) -> bool:
+        """Whether the reward system can score this stored feedback (logged if not)."""
+        try:
+            self.reward_system.compute_reward(interaction["feedback"], _metrics_of(decision))
+        except (ValueError, TypeError) as error:
+            logger.warning(
+                "agent %r: feedback on interaction %s cannot be scored and is skipped: %s",
+                self.name,
+                interaction["id"],
+                error,
+            )
+            return False
+        return True
+
     def _credit(
         self,
         decision: Row,
@@ -509,9 +530,7 @@ class RLCoordinatorAgent:
         interaction_id: int | None,
         new_interaction: tuple[str, str] | None = None,
     ) -> tuple[float, bool]:
-        stored = decision["reward"]
-        metrics = stored.get("performance_metrics") if isinstance(stored, dict) else None
-        value, components = self.reward_system.compute_reward(feedback, metrics or {})
+        value, components = self.reward_system.compute_reward(feedback, _metrics_of(decision))
         with self._unit_of_work():
             if interaction_id is None and new_interaction is not None:
                 request, response = new_interaction
@@ -614,6 +633,12 @@ def _observation_of(decision: Row) -> Observation:
     return Observation(state=decision["state"], features=vector)
 
 
+def _metrics_of(decision: Row) -> dict[str, Any]:
+    stored = decision["reward"]
+    metrics = stored.get("performance_metrics") if isinstance(stored, dict) else None
+    return dict(metrics) if isinstance(metrics, Mapping) else {}
+
+
 def _is_pending(reward: Any) -> bool:
     return isinstance(reward, dict) and reward.get("status") == "pending"
 
@@ -631,11 +656,14 @@ def _check_features(features: Any) -> np.ndarray:
 
 
 def _feedback_text(feedback: Any) -> str:
+    """How ``feedback`` is written into the interaction's ``feedback`` column."""
     if isinstance(feedback, str):
         return feedback
+    if isinstance(feedback, Mapping):
+        return json.dumps(dict(feedback), ensure_ascii=False, sort_keys=True, default=str)
     if isinstance(feedback, bool) or not isinstance(feedback, int | float):
         raise TypeError(
-            f"feedback must be a str or a numeric rating, not {type(feedback).__name__}"
+            f"feedback must be a text, a 1-5 rating or a mapping, not {type(feedback).__name__}"
         )
     return str(_finite(feedback, "feedback"))
 
