@@ -270,6 +270,20 @@ def test_seed_q_table_with_unreadable_json_is_kept_and_others_migrate(tmp_path: 
     assert kept == ('{"s": ',)
 
 
+def test_table_missing_from_a_current_version_store_is_created_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "memory.db"
+    with MemoryDatabase(path) as db:
+        db.save_agent_reward(AGENT, 1.0, {})
+    plain = sqlite3.connect(path)
+    plain.execute("DROP TABLE learner_arrays")
+    plain.commit()
+    plain.close()
+    with MemoryDatabase(path) as db:
+        db.save_arrays(AGENT, {"b": np.ones(2)})
+        assert db.get_arrays(AGENT)["b"].tolist() == [1.0, 1.0]
+        assert db.get_agent_rewards(AGENT)[0]["reward"] == 1.0
+
+
 def test_migrations_form_one_chain_from_the_seed_to_the_current_version() -> None:
     assert [(step.from_version, step.to_version) for step in MIGRATIONS] == [
         (version, version + 1) for version in range(SCHEMA_VERSION)

@@ -178,9 +178,10 @@ class MemoryDatabase(MemoryStore):
     def _prepare_schema(self) -> int:
         with self._engine.connect() as connection:
             version = schema.read_schema_version(connection)
+            complete = version == SCHEMA_VERSION and not schema.missing_tables(connection)
             connection.rollback()
-            if version == SCHEMA_VERSION:
-                return version
+            if complete:
+                return SCHEMA_VERSION
             if version is not None and version > SCHEMA_VERSION:
                 raise SchemaVersionError(self.location, version, SCHEMA_VERSION)
             # Create or upgrade under the write lock; another process may have done it
@@ -197,6 +198,8 @@ class MemoryDatabase(MemoryStore):
                 raise SchemaVersionError(self.location, version, SCHEMA_VERSION)
             elif version < SCHEMA_VERSION:
                 version = schema.migrate(connection, version)
+            else:
+                schema.metadata.create_all(connection)  # tables added to this version
             connection.commit()
             return version
 

@@ -254,6 +254,11 @@ def read_schema_version(connection: sa.Connection) -> int | None:
     return None
 
 
+def missing_tables(connection: sa.Connection) -> set[str]:
+    """Tables of the current schema that the database lacks (added without a version bump)."""
+    return set(metadata.tables) - set(sa.inspect(connection).get_table_names())
+
+
 def create_schema(connection: sa.Connection) -> None:
     """Create the current schema in a database that has none of it."""
     metadata.create_all(connection)
