@@ -131,8 +131,9 @@ def _print_reward_trend(report: DemoReport, block: int = 50) -> None:
     table.add_column("requests")
     table.add_column("mean reward", justify="right")
     table.add_column("", justify="left")
-    for first, last, mean in blocks:
-        table.add_row(f"{first}-{last}", f"{mean:.3f}", "█" * round(mean * 30))
+    table.add_column("right agent", justify="right")
+    for first, last, mean, right in blocks:
+        table.add_row(f"{first}-{last}", f"{mean:.3f}", "█" * round(mean * 30), _percent(right))
     console.print(table)
 
 

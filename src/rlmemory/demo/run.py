@@ -71,16 +71,16 @@ class DemoReport:
         outcomes = self.outcomes[-last:] if last else self.outcomes
         return sum(o.routed_right for o in outcomes) / len(outcomes) if outcomes else None
 
-    def reward_blocks(self, size: int = 50) -> list[tuple[int, int, float]]:
-        """Mean reward per block of ``size`` requests: ``(first, last, mean)``, 1-based
-        request numbers counted over all stored decisions."""
+    def reward_blocks(self, size: int = 50) -> list[tuple[int, int, float, float]]:
+        """Per block of ``size`` requests: ``(first, last, mean reward, share routed
+        right)``, with 1-based request numbers counted over all stored decisions."""
         blocks = []
         for start in range(0, len(self.outcomes), size):
             chunk = self.outcomes[start : start + size]
             first = self.resumed_from + start + 1
-            blocks.append(
-                (first, first + len(chunk) - 1, sum(o.reward for o in chunk) / len(chunk))
-            )
+            mean = sum(o.reward for o in chunk) / len(chunk)
+            right = sum(o.routed_right for o in chunk) / len(chunk)
+            blocks.append((first, first + len(chunk) - 1, mean, right))
         return blocks
 
 
