@@ -22,8 +22,11 @@ from typing import Any
 import filelock
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rlmemory.errors import CorruptStoreError, SchemaVersionError, StoreBusyError, StoreError
+from rlmemory.store import _fileio
 from rlmemory.store import files as files_module
 from rlmemory.store._fileio import SAFE_NAME, safe_dirname
 from rlmemory.store._filejournal import pending as journal_pending
@@ -550,3 +553,32 @@ def test_a_file_where_the_folder_should_be_is_a_store_error(tmp_path: Path) -> N
     with pytest.raises(StoreError, match="not a folder"):
         FileBackedMemoryDatabase(occupied)
     assert occupied.read_text() == "not a folder"
+
+
+# ------------------------------------------------------------ reading JSON Lines
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    texts=st.lists(st.text(max_size=40), max_size=12),
+    torn_tail=st.sampled_from([b"", b'{"id":', b'{"text":"x"}']),
+    block_size=st.integers(min_value=1, max_value=64),
+)
+def test_reading_backwards_in_blocks_gives_the_forward_records_reversed(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    texts: list[str],
+    torn_tail: bytes,
+    block_size: int,
+) -> None:
+    monkeypatch.setattr(_fileio, "_BLOCK_SIZE", block_size)
+    path = tmp_path / f"history-{block_size}.jsonl"
+    path.write_bytes(b"".join(_fileio.encode_line({"text": text}) for text in texts) + torn_tail)
+    forward = list(_fileio.iter_records_forward(path))
+    backward = list(_fileio.iter_records_backward(path))
+    assert backward == forward[::-1]
+    expected = [{"text": text} for text in texts]
+    if torn_tail == b'{"text":"x"}':  # a complete object without its newline is kept
+        expected.append({"text": "x"})
+    assert [record for _, record in forward] == expected
+    assert [offset for offset, _ in forward] == sorted({offset for offset, _ in forward})

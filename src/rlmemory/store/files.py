@@ -325,8 +325,10 @@ class FileBackedMemoryDatabase(MemoryStore):
             table = self._fold(base, updates, depth)
         except CorruptStoreError:
             return  # the change is stored in the log; reading the table reports the damage
+        if table is None:
+            return
         # Folding again after a crash between these two steps gives the same table.
-        atomic_write(base, encode_document(table or {}))
+        atomic_write(base, encode_document(table))
         updates.unlink()
         fsync_dir(updates.parent)
 
