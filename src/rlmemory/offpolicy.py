@@ -620,11 +620,18 @@ def learn_from_batch(
 def policy_probabilities(policy: Any, logged: LoggedDecisions) -> np.ndarray:
     """The candidate's action probabilities for every logged context, columns in
     ``logged.action_names`` order (0 for actions the candidate does not know)."""
+    columns = {action: j for j, action in enumerate(logged.action_names)}
     matrix = np.zeros((len(logged), len(logged.action_names)))
+    if hasattr(policy, "probability_matrix"):
+        rows = policy.probability_matrix(logged.contexts)
+        for k, action in enumerate(policy.actions):
+            if action in columns:
+                matrix[:, columns[action]] = rows[:, k]
+        return matrix
     for i, x in enumerate(logged.contexts):
         for action, probability in policy.action_probabilities(x).items():
-            if action in logged.action_names:
-                matrix[i, logged.action_names.index(action)] = probability
+            if action in columns:
+                matrix[i, columns[action]] = probability
     return matrix
 
 

@@ -143,6 +143,19 @@ def test_probabilities_sum_to_one_and_match_sampling_frequencies(learner_class, 
         assert abs(counts[action] / draws - probability) <= 4.5 * spread + 1e-3
 
 
+@pytest.mark.parametrize(("learner_class", "options"), LEARNERS)
+def test_probability_matrix_matches_the_probabilities_of_each_context(learner_class, options):
+    learner = trained(learner_class, options, n=30)
+    contexts = np.random.default_rng(8).normal(size=(25, 4))
+    contexts[3] = 0.0  # every action tied for LinUCB and epsilon-greedy
+    matrix = learner.probability_matrix(contexts)
+    for row, x in zip(matrix, contexts, strict=True):
+        expected = learner.action_probabilities(x)
+        np.testing.assert_allclose(row, [expected[a] for a in ACTIONS], atol=1e-12)
+    with pytest.raises(ValueError, match="NaN"):
+        learner.probability_matrix([[1.0, 2.0, 3.0, float("nan")]])
+
+
 def test_linucb_splits_probability_evenly_between_tied_actions():
     learner = LinUCBAgent("router", None, list(ACTIONS), seed=0)
     assert learner.action_probabilities([1.0, 2.0]) == dict.fromkeys(ACTIONS, 1 / 3)

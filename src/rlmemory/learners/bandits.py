@@ -68,6 +68,18 @@ def _ties(values: np.ndarray) -> np.ndarray:
     return values >= best - 1e-12 * max(1.0, abs(best))
 
 
+def _tie_rows(values: np.ndarray) -> np.ndarray:
+    """:func:`_ties` for every row of a matrix."""
+    best = values.max(axis=1, keepdims=True)
+    return values >= best - 1e-12 * np.maximum(1.0, np.abs(best))
+
+
+def _widths(arms: RidgeArms, contexts: np.ndarray) -> np.ndarray:
+    """``x^T A_k^{-1} x`` for every row ``x`` and action ``k``, shape (n, K)."""
+    columns = [np.einsum("nd,nd->n", contexts @ A_inv, contexts) for A_inv in arms.A_inv]
+    return np.maximum(np.stack(columns, axis=1), 0.0)
+
+
 def _normal_cdf(x: np.ndarray) -> np.ndarray:
     """Standard normal CDF, vectorised (erfc of Numerical Recipes, relative error < 1.2e-7)."""
     z = np.abs(x) * (1.0 / math.sqrt(2.0))
@@ -249,9 +261,23 @@ class _LinearBandit:
         probabilities = self._probabilities(self._features(features))
         return {a: float(p) for a, p in zip(self.actions, probabilities, strict=True)}
 
-    def probability_matrix(self, contexts: np.ndarray) -> np.ndarray:
+    def probability_matrix(self, contexts: Any) -> np.ndarray:
         """Rows of action probabilities (columns in ``self.actions`` order) for many contexts."""
-        return np.array([self._probabilities(self._features(x)) for x in np.asarray(contexts)])
+        try:
+            matrix = np.asarray(contexts, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"contexts must be a matrix of numbers: {error}") from None
+        if matrix.ndim != 2:
+            raise ValueError(f"contexts must be a 2-D matrix, got shape {matrix.shape}")
+        if matrix.shape[0] == 0:
+            return np.zeros((0, len(self.actions)))
+        if not np.all(np.isfinite(matrix)):
+            raise ValueError("contexts contain NaN or infinite values")
+        self._features(matrix[0])
+        return self._probability_rows(matrix)
+
+    def _probability_rows(self, contexts: np.ndarray) -> np.ndarray:
+        return np.array([self._probabilities(x) for x in contexts])
 
     def _pick(self, x: np.ndarray, rng: np.random.Generator) -> tuple[int, float, np.ndarray]:
         raise NotImplementedError
@@ -378,6 +404,13 @@ class LinUCBAgent(_LinearBandit):
         tied = _ties(self._ucb(x))
         return tied / tied.sum()
 
+    def _probability_rows(self, contexts: np.ndarray) -> np.ndarray:
+        arms = self._arms
+        assert arms is not None
+        scores = contexts @ arms.theta.T + self.alpha * np.sqrt(_widths(arms, contexts))
+        tied = _tie_rows(scores)
+        return tied / tied.sum(axis=1, keepdims=True)
+
 
 class EpsilonGreedyAgent(_LinearBandit):
     """Greedy on the ridge estimates, uniform exploration with probability ``epsilon``.
@@ -422,6 +455,13 @@ class EpsilonGreedyAgent(_LinearBandit):
         assert arms is not None
         tied = _ties(arms.means(x))
         return self.epsilon / tied.size + (1.0 - self.epsilon) * tied / tied.sum()
+
+    def _probability_rows(self, contexts: np.ndarray) -> np.ndarray:
+        arms = self._arms
+        assert arms is not None
+        tied = _tie_rows(contexts @ arms.theta.T)
+        greedy = tied / tied.sum(axis=1, keepdims=True)
+        return self.epsilon / tied.shape[1] + (1.0 - self.epsilon) * greedy
 
 
 class ThompsonSamplingAgent(_LinearBandit):
