@@ -547,6 +547,18 @@ def test_close_is_idempotent_and_later_use_is_a_store_error(base_dir: Path) -> N
         store.get_q_table("router")
 
 
+def test_temporary_files_of_a_killed_writer_are_removed_on_open(base_dir: Path) -> None:
+    with FileBackedMemoryDatabase(base_dir) as store:
+        store.save_policy_params("router", {"w": [1.0]})
+    folder = agent_folder(base_dir, "router")
+    leftovers = [folder / ".policy_params.json.4242.1.tmp", base_dir / ".meta.json.4242.1.tmp"]
+    for leftover in leftovers:
+        leftover.write_text('{"w": [9')
+    with FileBackedMemoryDatabase(base_dir) as store:
+        assert store.get_policy_params("router") == {"w": [1.0]}
+    assert not any(leftover.exists() for leftover in leftovers)
+
+
 def test_a_file_where_the_folder_should_be_is_a_store_error(tmp_path: Path) -> None:
     occupied = tmp_path / "memory"
     occupied.write_text("not a folder")

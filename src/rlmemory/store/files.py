@@ -121,6 +121,18 @@ class FileBackedMemoryDatabase(MemoryStore):
                     (self._base / folder).mkdir()
                     fsync_dir(self._base)
             remove_backups(self._base)
+            self._remove_leftover_temporary_files()
+
+    def _remove_leftover_temporary_files(self) -> None:
+        """Delete temporary files of processes killed during an atomic write.
+
+        Atomic writes happen only under the file lock, which the caller holds, so any
+        temporary file found now belongs to a process that died.
+        """
+        for pattern in (".*.tmp", f"{AGENTS_FOLDER}/*/.*.tmp"):
+            for leftover in self._base.glob(pattern):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
 
     # ------------------------------------------------------------------ locking
     @contextlib.contextmanager
