@@ -40,13 +40,14 @@ and ``interaction_id`` (the interaction row of the decision).
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import importlib
 import json
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -569,33 +570,20 @@ class RLCoordinatorAgent:
         self.db.set_decision_reward(decision["id"], reward_json)
         return learned
 
-    def _unit_of_work(self) -> _UnitOfWork:
-        return _UnitOfWork(self)
+    @contextlib.contextmanager
+    def _unit_of_work(self) -> Iterator[None]:
+        """A store transaction that reloads the learner when it fails.
 
-
-class _UnitOfWork:
-    """A store transaction that reloads the learner when it fails.
-
-    The learner updates its in-memory parameters as it writes them; if the
-    transaction rolls back, those parameters no longer match the store, so they are
-    re-read from it.
-    """
-
-    def __init__(self, coordinator: RLCoordinatorAgent) -> None:
-        self._coordinator = coordinator
-        self._transaction: Any = None
-
-    def __enter__(self) -> None:
-        self._transaction = self._coordinator.db.transaction()
-        self._transaction.__enter__()
-
-    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> bool:
+        The learner updates its in-memory parameters as it writes them; if the
+        transaction rolls back (in the block or at commit), those parameters no
+        longer match the store, so they are re-read from it.
+        """
         try:
-            suppressed = bool(self._transaction.__exit__(exc_type, exc, traceback))
-        finally:
-            if exc_type is not None:
-                self._coordinator.rl_agent.reload()
-        return suppressed
+            with self.db.transaction():
+                yield
+        except BaseException:
+            self.rl_agent.reload()
+            raise
 
 
 async def create_rl_agent_architecture(
