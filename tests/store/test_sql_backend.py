@@ -559,6 +559,35 @@ def test_postgresql_url_without_driver_uses_psycopg_and_masks_the_password(
         assert again.get_q_table(AGENT) == {"s": {"a": 1.0}}
 
 
+def end_other_sessions(engine: sa.Engine) -> int:
+    """Terminate every other session on the test database (the store's connection)."""
+    rows = query(
+        engine,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    return len(rows)
+
+
+@pytest.mark.postgres
+def test_store_reconnects_after_postgresql_drops_its_connection(
+    postgres_database_url: str,
+) -> None:
+    engine = sa.create_engine(postgres_database_url, poolclass=sa.pool.NullPool)
+    with MemoryDatabase(postgres_database_url) as db:
+        db.save_agent_reward(AGENT, 1.0, {})
+        assert end_other_sessions(engine) == 1
+        assert db.get_agent_rewards(AGENT)[0]["reward"] == 1.0  # a read: reopened, repeated
+        assert end_other_sessions(engine) == 1
+        db.save_agent_reward(AGENT, 2.0, {})  # a write: dead connection found at BEGIN
+        assert end_other_sessions(engine) == 1
+        with db.transaction():
+            db.save_q_values(AGENT, {"s": {"a": 1.0}})
+        assert [r["reward"] for r in db.get_agent_rewards(AGENT)] == [2.0, 1.0]
+        assert db.get_q_table(AGENT) == {"s": {"a": 1.0}}
+    engine.dispose()
+
+
 @pytest.mark.postgres
 def test_unreachable_postgresql_server_is_a_store_error_naming_the_masked_url() -> None:
     with pytest.raises(StoreError) as caught:

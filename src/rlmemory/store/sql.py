@@ -223,20 +223,30 @@ class MemoryDatabase(MemoryStore):
         return self._cursor
 
     # -------------------------------------------------------------- transactions
-    def _with_retry(self, attempt: Callable[[], T], *, retry: bool = True) -> T:
+    def _with_retry(
+        self, attempt: Callable[[], T], *, retry: bool = True, idempotent: bool = False
+    ) -> T:
         """Run ``attempt``, retrying with backoff while another process holds the lock.
 
         Driver errors that mean a corrupt or unreachable store become StoreError
         subclasses naming the location; with ``retry`` False nothing is retried (inside
-        an open transaction a retry could not repeat the statements before it).
+        an open transaction a retry could not repeat the statements before it). A lost
+        PostgreSQL connection is reopened; an ``idempotent`` attempt (a read) is then
+        repeated once, a write is not (it may have been committed before the loss).
         """
         deadline = time.monotonic() + self._busy_timeout
         delay = 0.001
+        reopened = False
         while True:
             try:
                 return attempt()
             except Exception as error:
                 kind = classify_error(error)
+                if kind == "unavailable" and self._can_reopen():
+                    self._reopen()
+                    if idempotent and not reopened:
+                        reopened = True
+                        continue
                 if kind == "corrupt":
                     raise CorruptStoreError(
                         f"{self.location} is not a readable SQLite database "
@@ -264,18 +274,48 @@ class MemoryDatabase(MemoryStore):
         with contextlib.suppress(Exception):
             self._cursor.execute("ROLLBACK")
 
+    def _can_reopen(self) -> bool:
+        """Whether a lost connection may be replaced: PostgreSQL, open, no transaction."""
+        return (
+            self._dialect_name == "postgresql"
+            and not self._closed
+            and self._depth == 0
+            and hasattr(self, "_cursor")
+        )
+
+    def _reopen(self) -> None:
+        """Replace a held connection the server dropped (restart, idle timeout, kill)."""
+        with contextlib.suppress(Exception):
+            self._pool_connection.invalidate()
+        self._connect()
+
+    def _begin(self, statement: str) -> Any:
+        """Start a transaction on the held connection and return its cursor.
+
+        Nothing has been sent when BEGIN fails, so a connection found dead here is
+        reopened and BEGIN tried again, for writes too.
+        """
+        try:
+            self._cursor.execute(statement)
+        except Exception as error:
+            if classify_error(error) != "unavailable" or not self._can_reopen():
+                raise
+            self._reopen()
+            self._cursor.execute(statement)
+        return self._cursor
+
     def _run(self, work: Callable[[Any], T], *, write: bool = True, atomic: bool = True) -> T:
         """Run ``work(cursor)`` in its own transaction, or in the caller's open one."""
         with self._lock:
-            cursor = self._live_cursor()
+            self._live_cursor()
             if self._depth:
-                return self._with_retry(lambda: work(cursor), retry=False)
+                return self._with_retry(lambda: work(self._cursor), retry=False)
             if not atomic:
-                return self._with_retry(lambda: work(cursor))
+                return self._with_retry(lambda: work(self._cursor), idempotent=not write)
             begin = self._sql.begin_write if write else self._sql.begin_read
 
             def attempt() -> T:
-                cursor.execute(begin)
+                cursor = self._begin(begin)
                 try:
                     result = work(cursor)
                     cursor.execute("COMMIT")
@@ -284,7 +324,7 @@ class MemoryDatabase(MemoryStore):
                     raise
                 return result
 
-            return self._with_retry(attempt)
+            return self._with_retry(attempt, idempotent=not write)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -305,7 +345,7 @@ class MemoryDatabase(MemoryStore):
         with self._lock:
             cursor = self._live_cursor()
             if self._depth == 0:
-                self._with_retry(lambda: cursor.execute(self._sql.begin_write))
+                cursor = self._with_retry(lambda: self._begin(self._sql.begin_write))
                 self._depth = 1
                 try:
                     yield
@@ -503,6 +543,7 @@ class MemoryDatabase(MemoryStore):
                 ),
                 agent=agent_name,
             ).fetchall(),
+            write=False,
             atomic=False,
         )
         if not rows:
@@ -570,6 +611,7 @@ class MemoryDatabase(MemoryStore):
                 ),
                 agent=agent_name,
             ).fetchall(),
+            write=False,
             atomic=False,
         )
         result = {}
@@ -681,6 +723,7 @@ class MemoryDatabase(MemoryStore):
                 agent=agent_name,
                 limit=limit,
             ).fetchall(),
+            write=False,
             atomic=False,
         )
         return [
@@ -747,7 +790,9 @@ class MemoryDatabase(MemoryStore):
         self, name: str, build: Callable[[], sa.Executable], **params: Any
     ) -> list[Row]:
         rows = self._run(
-            lambda cursor: self._execute(cursor, name, build, **params).fetchall(), atomic=False
+            lambda cursor: self._execute(cursor, name, build, **params).fetchall(),
+            write=False,
+            atomic=False,
         )
         return [self._interaction_row(row) for row in rows]
 
@@ -939,7 +984,9 @@ class MemoryDatabase(MemoryStore):
 
     def _decisions(self, name: str, build: Callable[[], sa.Executable], **params: Any) -> list[Row]:
         rows = self._run(
-            lambda cursor: self._execute(cursor, name, build, **params).fetchall(), atomic=False
+            lambda cursor: self._execute(cursor, name, build, **params).fetchall(),
+            write=False,
+            atomic=False,
         )
         return [self._decision_row(row) for row in rows]
 
@@ -1104,6 +1151,7 @@ class MemoryDatabase(MemoryStore):
                 ),
                 agent=agent_name,
             ).fetchall(),
+            write=False,
             atomic=False,
         )
         return int(count)
@@ -1118,6 +1166,7 @@ class MemoryDatabase(MemoryStore):
                 "schema_version",
                 lambda: sa.select(meta.value).where(meta.key == "schema_version"),
             ).fetchall(),
+            write=False,
             atomic=False,
         )
         return int(rows[0][0]) if rows else self._version

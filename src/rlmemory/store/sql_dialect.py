@@ -107,6 +107,8 @@ _SQLITE_NOTADB = 26
 
 # PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock detected.
 _POSTGRES_RETRY_STATES = {"40001", "40P01"}
+# Connection exceptions (class 08) and server shutdowns: the session is gone.
+_POSTGRES_GONE_STATES = {"57P01", "57P02", "57P03"}
 
 
 def classify_error(error: BaseException) -> ErrorKind | None:
@@ -138,10 +140,8 @@ def classify_error(error: BaseException) -> ErrorKind | None:
     sqlstate = getattr(original, "sqlstate", None)
     if sqlstate in _POSTGRES_RETRY_STATES:
         return "retry"
-    if (
-        type(original).__module__.startswith("psycopg")
-        and type(original).__name__ in ("OperationalError",)
-        and sqlstate is None
-    ):
+    if sqlstate is not None and (sqlstate.startswith("08") or sqlstate in _POSTGRES_GONE_STATES):
         return "unavailable"
+    if sqlstate is None and type(original).__name__ == "OperationalError":
+        return "unavailable"  # psycopg: connection lost or never made
     return None
