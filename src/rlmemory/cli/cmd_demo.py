@@ -150,8 +150,9 @@ def stats(db: str | None = DbOption) -> None:
             console.print(f"No agents stored in {store.location}.")
             return
         table = Table(title=f"Agents in {store.location}")
-        for column in ("agent", "decisions", "interactions", "rewards", "mean reward"):
-            table.add_column(column, justify="left" if column == "agent" else "right")
+        table.add_column("agent", overflow="fold")
+        for column in ("decisions", "interactions", "rewards", "mean reward"):
+            table.add_column(column, justify="right")
         table.add_column("last update")
         for agent in agents:
             row = store.agent_stats(agent)
