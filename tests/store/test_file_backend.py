@@ -290,6 +290,24 @@ def test_feedback_and_reward_updates_are_appended_as_patch_lines(
     assert store.count_agent_decisions("router") == 1
 
 
+def test_stats_count_hand_written_lines_and_fold_reward_patches(store: Any, base_dir: Path) -> None:
+    first = store.save_agent_reward("router", 1.0, {})
+    store.save_agent_reward("router", 2.0, {})
+    decision_id = store.save_agent_decision("router", "s", "a", {"a": 1.0}, None)
+    store.set_decision_reward(decision_id, 1.0)
+    folder = agent_folder(base_dir, "router")
+    with open(folder / "decisions.jsonl", "a") as history:  # keys in another order, a blank
+        row = {"state": "t", "id": 999, "selected_action": "b", "q_values": {}, "timestamp": 1.0}
+        history.write("\n" + json.dumps(row) + "\n")
+    stats = store.agent_stats("router")
+    assert (stats["decisions"], stats["rewards"], stats["mean_reward"]) == (2, 2, 1.5)
+    assert store.count_agent_decisions("router") == 2
+
+    with open(folder / "rewards.jsonl", "a") as history:  # a correction written by hand
+        history.write(json.dumps({"patch": first, "reward": 4.0}) + "\n")
+    assert store.agent_stats("router")["mean_reward"] == 3.0
+
+
 # -------------------------------------------------------------- incremental tables
 def test_updates_log_is_folded_into_q_table_json_once_large(
     store: Any, base_dir: Path, monkeypatch: pytest.MonkeyPatch

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -650,34 +651,33 @@ class FileBackedMemoryDatabase(MemoryStore):
     def agent_stats(self, agent_name: str) -> Row:
         _check_name(agent_name)
         folder = self._agent_folder(agent_name)
+        path = folder / REWARDS_FILE
         with self._locked():
-            rewards = _all_rows(folder / REWARDS_FILE)
-            decisions = _count_rows(folder / DECISIONS_FILE)
-            interactions = _count_rows(folder / INTERACTIONS_FILE)
-            newest = [
-                _newest_rows(folder / name, 1) for name in (INTERACTIONS_FILE, DECISIONS_FILE)
-            ]
+            try:
+                rewards, reward_sum = _history_totals(folder / REWARDS_FILE, rewards=True)
+            except _PatchedRewards:
+                values = [_field(row, "reward", path) for row in _all_rows(path)]
+                rewards, reward_sum = len(values), sum(values)
+            decisions = _history_totals(folder / DECISIONS_FILE)[0]
+            interactions = _history_totals(folder / INTERACTIONS_FILE)[0]
+            newest = [(folder / name, _newest_rows(folder / name, 1)) for name in HISTORY_FILES]
             # tables have no rows to carry a timestamp: their files' times stand in
             timestamps = [
                 (folder / name).stat().st_mtime for name in TABLE_FILES if (folder / name).exists()
             ]
-        path = folder / REWARDS_FILE
-        values = [_field(row, "reward", path) for row in rewards]
-        timestamps += [_field(rows[0], "timestamp", path) for rows in newest if rows]
-        if rewards:
-            timestamps.append(_field(rewards[-1], "timestamp", path))
+        timestamps += [_field(rows[0], "timestamp", where) for where, rows in newest if rows]
         return {
             "decisions": decisions,
             "interactions": interactions,
-            "rewards": len(rewards),
-            "mean_reward": sum(values) / len(values) if values else None,
+            "rewards": rewards,
+            "mean_reward": reward_sum / rewards if rewards else None,
             "last_update": max(timestamps) if timestamps else None,
         }
 
     def count_agent_decisions(self, agent_name: str) -> int:
         _check_name(agent_name)
         with self._locked():
-            return _count_rows(self._agent_folder(agent_name) / DECISIONS_FILE)
+            return _history_totals(self._agent_folder(agent_name) / DECISIONS_FILE)[0]
 
     # ----------------------------------------------------------------- lifecycle
     def _open_meta(self) -> int:
@@ -938,26 +938,58 @@ def _all_rows(path: Path, after_id: int = 0) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def _count_rows(path: Path) -> int:
-    """How many rows (not patches) a history holds, without parsing the usual lines."""
-    count = 0
+class _PatchedRewards(Exception):
+    """Reward rows have patch lines, so their sum needs every row folded with its patches."""
+
+
+_SCAN_BLOCK = 1 << 22
+_ROW_START = b'{"id":'
+_REWARD_VALUE = re.compile(rb'^\{"id":\d+,"reward":(-?\d[\d.eE+-]*),', re.MULTILINE)
+
+
+def _history_totals(path: Path, *, rewards: bool = False) -> tuple[int, float]:
+    """How many rows (not patches) a history holds, and the sum of their rewards.
+
+    Reads blocks of lines and counts them with byte searches; only blocks holding lines
+    the store did not write itself (hand edits, patches) are parsed line by line. Lines
+    are not validated here: reading them reports damage.
+    """
+    count, total = 0, 0.0
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
     except FileNotFoundError:
-        return 0
+        return 0, 0.0
     with handle:
-        for line in handle:
-            if line.startswith(b'{"patch":'):
-                continue
-            if line.startswith(b'{"id":') and line.endswith(b"\n"):
-                count += 1
-            elif line.strip():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue  # a torn last line; a damaged middle line is reported on read
-                count += isinstance(record, dict) and "patch" not in record
-    return count
+        tail = b""
+        while block := handle.read(_SCAN_BLOCK):
+            block = tail + block
+            cut = block.rfind(b"\n") + 1
+            block, tail = block[:cut], block[cut:]
+            rows = block.count(b"\n" + _ROW_START) + block.startswith(_ROW_START)
+            values = _REWARD_VALUE.findall(block) if rewards else []
+            if rows == block.count(b"\n") and len(values) == (rows if rewards else 0):
+                count, total = count + rows, sum(map(float, values), total)
+            else:
+                count, total = _line_totals(block.split(b"\n"), rewards, count, total)
+    return _line_totals([tail], rewards, count, total)
+
+
+def _line_totals(lines: list[bytes], rewards: bool, count: int, total: float) -> tuple[int, float]:
+    for line in lines:
+        try:
+            record = json.loads(line) if line.strip() else None
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        if "patch" in record:
+            if rewards:
+                raise _PatchedRewards
+            continue
+        count += 1
+        if rewards:
+            total += float(record.get("reward", 0.0))
+    return count, total
 
 
 def _field(row: dict[str, Any], key: str, path: Path) -> Any:
