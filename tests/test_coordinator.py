@@ -330,6 +330,34 @@ def test_learn_from_batch_learns_feedback_written_by_plain_sql_once_across_resta
         assert run(restarted.learn_from_batch())["interactions_processed"] == 0
 
 
+class ListingThenRacedStore:
+    """A real store; right after it lists unlearned feedback, another process learns it."""
+
+    def __init__(self, inner: Any, other_process: Any) -> None:
+        self.inner = inner
+        self.other_process = other_process
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def get_unlearned_feedback(self, agent_name: str, limit: int = 10) -> list[Any]:
+        rows = self.inner.get_unlearned_feedback(agent_name, limit)
+        self.other_process.mark_feedback_learned([row["id"] for row in rows])
+        return rows
+
+
+def test_feedback_another_process_learned_meanwhile_is_not_learned_again(tmp_path: Path) -> None:
+    path = tmp_path / "memory.db"
+    with MemoryDatabase(path) as db, MemoryDatabase(path) as other_process:
+        coordinator = make_coordinator(db, seed=25)
+        result = run(coordinator.process_request("Find information on tea"))
+        db.set_interaction_feedback(result["interaction_id"], "wrong")
+        coordinator.db = ListingThenRacedStore(db, other_process)
+        outcome = run(coordinator.learn_from_batch())
+        assert outcome["interactions_processed"] == 0
+        assert len(db.get_agent_rewards("rl_coordinator", 10)) == 1
+
+
 def test_learn_from_batch_skips_interactions_without_a_decision(db: Any) -> None:
     coordinator = make_coordinator(db)
     interaction_id = db.save_agent_interaction("rl_coordinator", "old", "seed-style", "good")

@@ -379,7 +379,7 @@ class RLCoordinatorAgent:
         else:
             decision = self._own_decision(decision_id)
             interaction_id = self._interaction_of(decision, request, response)
-        reward, learned = self._credit(
+        credited = self._credit(
             decision,
             feedback,
             source="feedback",
@@ -387,6 +387,8 @@ class RLCoordinatorAgent:
             interaction_id=interaction_id,
             new_interaction=(request, response),
         )
+        assert credited is not None  # only a batch claim can come back empty
+        reward, learned = credited
         return {
             "decision_id": decision["id"],
             "selected_agent": decision["selected_action"],
@@ -404,7 +406,7 @@ class RLCoordinatorAgent:
         decision = self._own_decision(decision_id)
         with self._unit_of_work():
             self.db.save_agent_reward(self.name, value, {"source": "explicit"}, decision["id"])
-            learned = self._apply_reward(decision, value, source="explicit")
+            learned = self._apply_reward(decision["id"], value, source="explicit")
         return {
             "decision_id": decision["id"],
             "selected_agent": decision["selected_action"],
@@ -436,14 +438,15 @@ class RLCoordinatorAgent:
                     self.db.mark_feedback_learned([interaction["id"]])
                 skipped += 1
                 continue
-            self._credit(
+            credited = self._credit(
                 decision,
                 interaction["feedback"],
                 source="feedback",
                 feedback_text=None,
                 interaction_id=interaction["id"],
+                unlearned_feedback=interaction["feedback"],
             )
-            processed += 1
+            processed += credited is not None
         return {
             "status": "success",
             "interactions_processed": processed,
@@ -464,17 +467,17 @@ class RLCoordinatorAgent:
         defaulted = 0
         while self._pending and self._pending[0][0] <= now:
             deadline, decision_id = heapq.heappop(self._pending)
-            decision = self._decision_or_none(decision_id)
-            if decision is None or not _is_pending(decision["reward"]):
-                continue
-            stored = decision["reward"]
-            value = self.default_reward
-            if value is None:
-                value = stored["outcome_reward"]
             try:
                 with self._unit_of_work():
+                    # Read inside the transaction: another process may have rewarded it.
+                    decision = self._decision_or_none(decision_id)
+                    if decision is None or not _is_pending(decision["reward"]):
+                        continue
+                    value = self.default_reward
+                    if value is None:
+                        value = decision["reward"]["outcome_reward"]
                     self.db.save_agent_reward(self.name, value, {"source": "default"}, decision_id)
-                    self._apply_reward(decision, value, source="default", now=now)
+                    self._apply_reward(decision_id, value, source="default", now=now)
             except BaseException:
                 heapq.heappush(self._pending, (deadline, decision_id))
                 raise
@@ -530,9 +533,20 @@ class RLCoordinatorAgent:
         feedback_text: str | None,
         interaction_id: int | None,
         new_interaction: tuple[str, str] | None = None,
-    ) -> tuple[float, bool]:
+        unlearned_feedback: str | None = None,
+    ) -> tuple[float, bool] | None:
+        """Store and learn the reward of ``feedback`` for ``decision``.
+
+        With ``unlearned_feedback``, the interaction is first claimed: if, inside the
+        transaction, it is already learned or its feedback changed (another process
+        got there first), nothing is done and None is returned.
+        """
         value, components = self.reward_system.compute_reward(feedback, _metrics_of(decision))
         with self._unit_of_work():
+            if unlearned_feedback is not None and interaction_id is not None:
+                current = self.db.get_agent_interaction(interaction_id)
+                if current["feedback_learned"] or current["feedback"] != unlearned_feedback:
+                    return None
             if interaction_id is None and new_interaction is not None:
                 request, response = new_interaction
                 interaction_id = self.db.save_agent_interaction(
@@ -543,7 +557,7 @@ class RLCoordinatorAgent:
             self.db.save_agent_reward(
                 self.name, value, {**components, "source": source}, decision["id"]
             )
-            learned = self._apply_reward(decision, value, source=source)
+            learned = self._apply_reward(decision["id"], value, source=source)
             if interaction_id is not None:
                 self.db.mark_feedback_learned([interaction_id])
             if learned and self.rl_agent_type == "policy_gradient":
@@ -551,9 +565,14 @@ class RLCoordinatorAgent:
         return value, learned
 
     def _apply_reward(
-        self, decision: Row, value: float, *, source: str, now: float | None = None
+        self, decision_id: int, value: float, *, source: str, now: float | None = None
     ) -> bool:
-        """Learn ``value`` for the decision unless its default was applied; update its JSON."""
+        """Learn ``value`` for the decision unless its default was applied; update its JSON.
+
+        Called inside a unit of work; the decision is read there, so its reward
+        status is the one committed by whichever process wrote last.
+        """
+        decision = self.db.get_agent_decision(decision_id)
         stored = decision["reward"]
         reward_json = dict(stored) if isinstance(stored, dict) else {"initial": stored}
         now = time.time() if now is None else now
