@@ -308,6 +308,29 @@ def test_stats_count_hand_written_lines_and_fold_reward_patches(store: Any, base
     assert store.agent_stats("router")["mean_reward"] == 3.0
 
 
+def test_counts_follow_appends_rollbacks_and_rewrites_by_anyone(store: Any, base_dir: Path) -> None:
+    for n in range(3):
+        store.save_agent_decision("router", f"s{n}", "a", {}, None)
+    assert store.count_agent_decisions("router") == 3
+    with FileBackedMemoryDatabase(base_dir) as other:  # another writer appends
+        other.save_agent_decision("router", "s3", "a", {}, None)
+    assert store.count_agent_decisions("router") == 4
+    with pytest.raises(RuntimeError), store.transaction():
+        store.save_agent_decision("router", "s4", "a", {}, None)
+        assert store.count_agent_decisions("router") == 5
+        raise RuntimeError("rolled back")
+    assert store.count_agent_decisions("router") == 4
+    history = agent_folder(base_dir, "router") / "decisions.jsonl"
+    lines = history.read_text().splitlines(keepends=True)
+    history.write_text("".join(lines[:1] + lines[2:]))  # a row deleted by hand
+    assert store.count_agent_decisions("router") == 3
+    # by hand: one row deleted, another one made longer, so the file grows
+    first, _, last = history.read_text().splitlines(keepends=True)
+    history.write_text(first.replace('"s0"', json.dumps("s" * 500)) + last)
+    assert store.count_agent_decisions("router") == 2
+    assert store.agent_stats("router")["decisions"] == 2
+
+
 # -------------------------------------------------------------- incremental tables
 def test_updates_log_is_folded_into_q_table_json_once_large(
     store: Any, base_dir: Path, monkeypatch: pytest.MonkeyPatch

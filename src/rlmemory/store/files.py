@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -52,6 +51,7 @@ from rlmemory.store._fileio import (
     safe_dirname,
 )
 from rlmemory.store._filejournal import UndoJournal, remove_backups, roll_back
+from rlmemory.store._filetotals import HistoryTotals, PatchedRewards
 from rlmemory.store._validation import (
     check_agent_name,
     check_finite,
@@ -109,6 +109,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         self._journal: UndoJournal | None = None
         self._pending_compactions: dict[Path, tuple[Path, int, bool]] = {}
         self._names: dict[str, str] = {}
+        self._totals = HistoryTotals()
         if self._base.exists() and not self._base.is_dir():
             raise StoreError(f"{self._base} exists and is not a folder", self.location)
         self._base.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,8 @@ class FileBackedMemoryDatabase(MemoryStore):
                         self.location,
                     ) from None
                 try:
-                    roll_back(self._base)
+                    if roll_back(self._base):
+                        self._totals.clear()
                 except BaseException:
                     self._file_lock.release()
                     raise
@@ -177,6 +179,7 @@ class FileBackedMemoryDatabase(MemoryStore):
             except BaseException:
                 self._journal = None
                 self._pending_compactions.clear()
+                self._totals.clear()
                 roll_back(self._base)
                 raise
             self._journal = None
@@ -654,12 +657,12 @@ class FileBackedMemoryDatabase(MemoryStore):
         path = folder / REWARDS_FILE
         with self._locked():
             try:
-                rewards, reward_sum = _history_totals(folder / REWARDS_FILE, rewards=True)
-            except _PatchedRewards:
+                rewards, reward_sum = self._totals.get(folder / REWARDS_FILE, rewards=True)
+            except PatchedRewards:
                 values = [_field(row, "reward", path) for row in _all_rows(path)]
                 rewards, reward_sum = len(values), sum(values)
-            decisions = _history_totals(folder / DECISIONS_FILE)[0]
-            interactions = _history_totals(folder / INTERACTIONS_FILE)[0]
+            decisions = self._totals.get(folder / DECISIONS_FILE)[0]
+            interactions = self._totals.get(folder / INTERACTIONS_FILE)[0]
             newest = [(folder / name, _newest_rows(folder / name, 1)) for name in HISTORY_FILES]
             # tables have no rows to carry a timestamp: their files' times stand in
             timestamps = [
@@ -677,7 +680,7 @@ class FileBackedMemoryDatabase(MemoryStore):
     def count_agent_decisions(self, agent_name: str) -> int:
         _check_name(agent_name)
         with self._locked():
-            return _history_totals(self._agent_folder(agent_name) / DECISIONS_FILE)[0]
+            return self._totals.get(self._agent_folder(agent_name) / DECISIONS_FILE)[0]
 
     # ----------------------------------------------------------------- lifecycle
     def _open_meta(self) -> int:
@@ -936,60 +939,6 @@ def _all_rows(path: Path, after_id: int = 0) -> list[dict[str, Any]]:
         if row_id > after_id:
             rows[row_id] = record
     return list(rows.values())
-
-
-class _PatchedRewards(Exception):
-    """Reward rows have patch lines, so their sum needs every row folded with its patches."""
-
-
-_SCAN_BLOCK = 1 << 22
-_ROW_START = b'{"id":'
-_REWARD_VALUE = re.compile(rb'^\{"id":\d+,"reward":(-?\d[\d.eE+-]*),', re.MULTILINE)
-
-
-def _history_totals(path: Path, *, rewards: bool = False) -> tuple[int, float]:
-    """How many rows (not patches) a history holds, and the sum of their rewards.
-
-    Reads blocks of lines and counts them with byte searches; only blocks holding lines
-    the store did not write itself (hand edits, patches) are parsed line by line. Lines
-    are not validated here: reading them reports damage.
-    """
-    count, total = 0, 0.0
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
-    except FileNotFoundError:
-        return 0, 0.0
-    with handle:
-        tail = b""
-        while block := handle.read(_SCAN_BLOCK):
-            block = tail + block
-            cut = block.rfind(b"\n") + 1
-            block, tail = block[:cut], block[cut:]
-            rows = block.count(b"\n" + _ROW_START) + block.startswith(_ROW_START)
-            values = _REWARD_VALUE.findall(block) if rewards else []
-            if rows == block.count(b"\n") and len(values) == (rows if rewards else 0):
-                count, total = count + rows, sum(map(float, values), total)
-            else:
-                count, total = _line_totals(block.split(b"\n"), rewards, count, total)
-    return _line_totals([tail], rewards, count, total)
-
-
-def _line_totals(lines: list[bytes], rewards: bool, count: int, total: float) -> tuple[int, float]:
-    for line in lines:
-        try:
-            record = json.loads(line) if line.strip() else None
-        except ValueError:
-            continue
-        if not isinstance(record, dict):
-            continue
-        if "patch" in record:
-            if rewards:
-                raise _PatchedRewards
-            continue
-        count += 1
-        if rewards:
-            total += float(record.get("reward", 0.0))
-    return count, total
 
 
 def _field(row: dict[str, Any], key: str, path: Path) -> Any:
