@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,22 +37,44 @@ from rlmemory.errors import (
     UnknownDecisionError,
     UnknownInteractionError,
 )
+from rlmemory.store._fileencode import (
+    apply_change,
+    check_features,
+    check_keys,
+    check_name,
+    check_propensity,
+    decode_array,
+    encode_array,
+    encode_change,
+    json_fragment,
+    json_object,
+    now,
+    optional_id,
+    text_fragment,
+    utf8,
+)
 from rlmemory.store._fileio import (
     SAFE_NAME,
     append_bytes,
     atomic_write,
     encode_document,
     fsync_dir,
-    iter_records_backward,
     iter_records_forward,
     read_document,
     repair_torn_tail,
     safe_dirname,
 )
 from rlmemory.store._filejournal import UndoJournal, remove_backups, roll_back
+from rlmemory.store._filerows import (
+    all_rows,
+    field,
+    newest_rows,
+    public_decision,
+    public_interaction,
+    public_reward,
+)
 from rlmemory.store._filetotals import HistoryTotals, PatchedRewards
 from rlmemory.store._validation import (
-    check_agent_name,
     check_finite,
     check_id,
     check_limit,
@@ -86,9 +107,6 @@ TABLE_FILES = (Q_TABLE_FILE, Q_UPDATES_FILE, POLICY_FILE, ARRAYS_FILE, ARRAYS_UP
 INDEX_LINE_WIDTH = 128
 #: An updates log is folded into its table once it is larger than the table and this.
 COMPACT_MIN_BYTES = 256 * 1024
-
-_ARRAY_DTYPES = ("float64", "int64")
-_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 class FileBackedMemoryDatabase(MemoryStore):
@@ -306,7 +324,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         table: dict[str, Any] = document or {}
         for offset, change in iter_records_forward(updates):
             found = True
-            _apply_change(table, change, depth, updates, offset)
+            apply_change(table, change, depth, updates, offset)
         return table if found else None
 
     def _log_change(
@@ -355,56 +373,56 @@ class FileBackedMemoryDatabase(MemoryStore):
 
     # -------------------------------------------------------------- Q-learning
     def save_q_table(self, agent_name: str, q_table: Mapping[str, Mapping[str, float]]) -> None:
-        _check_name(agent_name)
-        change = _encode_change({"reset": True, "set": check_q_table(q_table)}, "q_table")
+        check_name(agent_name)
+        change = encode_change({"reset": True, "set": check_q_table(q_table)}, "q_table")
         with self._locked():
             folder = self._ensure_agent(agent_name)
             self._log_change(folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, change, compact=True)
 
     def get_q_table(self, agent_name: str) -> QTable | None:
-        _check_name(agent_name)
+        check_name(agent_name)
         with self._locked():
             folder = self._agent_folder(agent_name)
             return self._fold(folder / Q_TABLE_FILE, folder / Q_UPDATES_FILE, 2)
 
     def save_q_values(self, agent_name: str, changed: Mapping[str, Mapping[str, float]]) -> None:
-        _check_name(agent_name)
+        check_name(agent_name)
         clean = check_q_table(changed, "changed")
         if not clean:
             return
-        change = _encode_change({"set": clean}, "changed")
+        change = encode_change({"set": clean}, "changed")
         with self._locked():
             folder = self._ensure_agent(agent_name)
             self._log_change(folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, change)
 
     # ---------------------------------------------------------- policy gradient
     def save_policy_params(self, agent_name: str, policy_params: Mapping[str, Any]) -> None:
-        _check_name(agent_name)
+        check_name(agent_name)
         if not isinstance(policy_params, Mapping):
             raise TypeError(f"policy_params must be a mapping, not {type(policy_params).__name__}")
         text = to_json(dict(policy_params), "policy_params")
-        _utf8(text, "policy_params")
+        utf8(text, "policy_params")
         data = encode_document(json.loads(text))
         with self._locked():
             folder = self._ensure_agent(agent_name)
             self._replace(folder / POLICY_FILE, data)
 
     def get_policy_params(self, agent_name: str) -> dict[str, Any] | None:
-        _check_name(agent_name)
+        check_name(agent_name)
         with self._locked():
             return read_document(self._agent_folder(agent_name) / POLICY_FILE)
 
     # ------------------------------------------------------------ numeric arrays
     def save_arrays(self, agent_name: str, arrays: Mapping[str, np.ndarray]) -> None:
-        _check_name(agent_name)
+        check_name(agent_name)
         if not isinstance(arrays, Mapping):
             raise TypeError(
                 f"arrays must be a mapping of name to array, not {type(arrays).__name__}"
             )
-        encoded = {key: _encode_array(key, value) for key, value in arrays.items()}
+        encoded = {key: encode_array(key, value) for key, value in arrays.items()}
         if not encoded:
             return
-        change = _encode_change({"set": encoded}, "arrays")
+        change = encode_change({"set": encoded}, "arrays")
         with self._locked():
             folder = self._ensure_agent(agent_name)
             self._log_change(folder, ARRAYS_FILE, ARRAYS_UPDATES_FILE, 1, change)
@@ -412,21 +430,21 @@ class FileBackedMemoryDatabase(MemoryStore):
     def get_arrays(
         self, agent_name: str, keys: Sequence[str] | None = None
     ) -> dict[str, np.ndarray]:
-        _check_name(agent_name)
-        wanted = _check_keys(keys)
+        check_name(agent_name)
+        wanted = check_keys(keys)
         with self._locked():
             folder = self._agent_folder(agent_name)
             stored = self._fold(folder / ARRAYS_FILE, folder / ARRAYS_UPDATES_FILE, 1) or {}
         path = folder / ARRAYS_FILE
         return {
-            key: _decode_array(key, stored[key], path)
+            key: decode_array(key, stored[key], path)
             for key in (stored if wanted is None else wanted)
             if key in stored
         }
 
     def delete_arrays(self, agent_name: str, keys: Sequence[str] | None = None) -> int:
-        _check_name(agent_name)
-        wanted = _check_keys(keys)
+        check_name(agent_name)
+        wanted = check_keys(keys)
         with self._locked():
             folder = self._agent_folder(agent_name)
             stored = self._fold(folder / ARRAYS_FILE, folder / ARRAYS_UPDATES_FILE, 1) or {}
@@ -437,7 +455,7 @@ class FileBackedMemoryDatabase(MemoryStore):
                 change = {"delete": doomed}
             if doomed:
                 self._log_change(
-                    folder, ARRAYS_FILE, ARRAYS_UPDATES_FILE, 1, _encode_change(change, "keys")
+                    folder, ARRAYS_FILE, ARRAYS_UPDATES_FILE, 1, encode_change(change, "keys")
                 )
             return len(doomed)
 
@@ -449,26 +467,26 @@ class FileBackedMemoryDatabase(MemoryStore):
         reward_components: Mapping[str, Any],
         decision_id: int | None = None,
     ) -> int:
-        _check_name(agent_name)
+        check_name(agent_name)
         if not isinstance(reward_components, Mapping):
             raise TypeError(
                 f"reward_components must be a mapping, not {type(reward_components).__name__}"
             )
-        body = _body(
-            reward=_json_fragment(check_finite(reward, "reward"), "reward"),
-            reward_components=_json_fragment(dict(reward_components), "reward_components"),
-            decision_id=_optional_id(decision_id, "decision_id"),
-            timestamp=_now(),
+        body = json_object(
+            reward=json_fragment(check_finite(reward, "reward"), "reward"),
+            reward_components=json_fragment(dict(reward_components), "reward_components"),
+            decision_id=optional_id(decision_id, "decision_id"),
+            timestamp=now(),
         )
         return self._append_row("rewards", agent_name, REWARDS_FILE, body)
 
     def get_agent_rewards(self, agent_name: str, limit: int = 10) -> list[Row]:
-        _check_name(agent_name)
+        check_name(agent_name)
         check_limit(limit)
         path = self._agent_folder(agent_name) / REWARDS_FILE
         with self._locked():
-            rows = _newest_rows(path, limit)
-        return [_public_reward(row, agent_name, path) for row in rows]
+            rows = newest_rows(path, limit)
+        return [public_reward(row, agent_name, path) for row in rows]
 
     # -------------------------------------------------------------- interactions
     def save_agent_interaction(
@@ -479,24 +497,24 @@ class FileBackedMemoryDatabase(MemoryStore):
         feedback: str | None = None,
         decision_id: int | None = None,
     ) -> int:
-        _check_name(agent_name)
-        body = _body(
-            request=_text_fragment(request, "request"),
-            response=_text_fragment(response, "response"),
-            feedback=_text_fragment(feedback, "feedback", optional=True),
-            decision_id=_optional_id(decision_id, "decision_id"),
+        check_name(agent_name)
+        body = json_object(
+            request=text_fragment(request, "request"),
+            response=text_fragment(response, "response"),
+            feedback=text_fragment(feedback, "feedback", optional=True),
+            decision_id=optional_id(decision_id, "decision_id"),
             learned_feedback=b"null",
-            timestamp=_now(),
+            timestamp=now(),
         )
         return self._append_row("interactions", agent_name, INTERACTIONS_FILE, body)
 
     def get_agent_interactions(self, agent_name: str, limit: int = 10) -> list[Row]:
-        _check_name(agent_name)
+        check_name(agent_name)
         check_limit(limit)
         path = self._agent_folder(agent_name) / INTERACTIONS_FILE
         with self._locked():
-            rows = _newest_rows(path, limit)
-        return [_public_interaction(row, agent_name, path) for row in rows]
+            rows = newest_rows(path, limit)
+        return [public_interaction(row, agent_name, path) for row in rows]
 
     def get_agent_interaction(self, interaction_id: int) -> Row:
         check_id(interaction_id, "interaction_id")
@@ -504,24 +522,26 @@ class FileBackedMemoryDatabase(MemoryStore):
             path, row = self._find_row("interactions", INTERACTIONS_FILE, interaction_id)
             if row is None:
                 raise UnknownInteractionError(interaction_id)
-            return _public_interaction(row, self._name_of(path.parent), path)
+            return public_interaction(row, self._name_of(path.parent), path)
 
     def find_agent_interaction(self, agent_name: str, request: str, response: str) -> Row | None:
-        _check_name(agent_name)
+        check_name(agent_name)
         check_text(request, "request")
         check_text(response, "response")
         path = self._agent_folder(agent_name) / INTERACTIONS_FILE
         with self._locked():
-            rows = _newest_rows(
+            rows = newest_rows(
                 path,
                 1,
                 lambda row: row.get("request") == request and row.get("response") == response,
             )
-        return _public_interaction(rows[0], agent_name, path) if rows else None
+        return public_interaction(rows[0], agent_name, path) if rows else None
 
     def set_interaction_feedback(self, interaction_id: int, feedback: str) -> None:
         check_id(interaction_id, "interaction_id")
-        changes = _body(feedback=_text_fragment(feedback, "feedback"), learned_feedback=b"null")
+        changes = json_object(
+            feedback=text_fragment(feedback, "feedback"), learned_feedback=b"null"
+        )
         with self._locked():
             path, row = self._find_row("interactions", INTERACTIONS_FILE, interaction_id)
             if row is None:
@@ -529,14 +549,14 @@ class FileBackedMemoryDatabase(MemoryStore):
             self._append_patch(path, interaction_id, changes)
 
     def get_unlearned_feedback(self, agent_name: str, limit: int = 10) -> list[Row]:
-        _check_name(agent_name)
+        check_name(agent_name)
         check_limit(limit)
         path = self._agent_folder(agent_name) / INTERACTIONS_FILE
         with self._locked():
-            rows = _all_rows(path)
+            rows = all_rows(path)
         unlearned = [
             public
-            for public in (_public_interaction(row, agent_name, path) for row in rows)
+            for public in (public_interaction(row, agent_name, path) for row in rows)
             if public["feedback"] is not None and not public["feedback_learned"]
         ]
         return unlearned[:limit]
@@ -551,8 +571,8 @@ class FileBackedMemoryDatabase(MemoryStore):
                 if row is None:
                     raise UnknownInteractionError(interaction_id)
             for interaction_id, (path, row) in zip(wanted, found, strict=True):
-                learned = _text_fragment(row.get("feedback"), "feedback", optional=True)
-                self._append_patch(path, interaction_id, _body(learned_feedback=learned))
+                learned = text_fragment(row.get("feedback"), "feedback", optional=True)
+                self._append_patch(path, interaction_id, json_object(learned_feedback=learned))
 
     # ------------------------------------------------------------------ decisions
     def save_agent_decision(
@@ -566,27 +586,27 @@ class FileBackedMemoryDatabase(MemoryStore):
         propensity: float | None = None,
         features: Sequence[float] | None = None,
     ) -> int:
-        _check_name(agent_name)
+        check_name(agent_name)
         if not isinstance(q_values, Mapping):
             raise TypeError(f"q_values must be a mapping, not {type(q_values).__name__}")
-        body = _body(
-            state=_text_fragment(state, "state"),
-            selected_action=_text_fragment(selected_action, "selected_action"),
-            q_values=_json_fragment(dict(q_values), "q_values"),
-            reward=_json_fragment(reward, "reward"),
-            propensity=_json_fragment(_check_propensity(propensity), "propensity"),
-            features=_json_fragment(_check_features(features), "features"),
-            timestamp=_now(),
+        body = json_object(
+            state=text_fragment(state, "state"),
+            selected_action=text_fragment(selected_action, "selected_action"),
+            q_values=json_fragment(dict(q_values), "q_values"),
+            reward=json_fragment(reward, "reward"),
+            propensity=json_fragment(check_propensity(propensity), "propensity"),
+            features=json_fragment(check_features(features), "features"),
+            timestamp=now(),
         )
         return self._append_row("decisions", agent_name, DECISIONS_FILE, body)
 
     def get_agent_decisions(self, agent_name: str, limit: int = 10) -> list[Row]:
-        _check_name(agent_name)
+        check_name(agent_name)
         check_limit(limit)
         path = self._agent_folder(agent_name) / DECISIONS_FILE
         with self._locked():
-            rows = _newest_rows(path, limit)
-        return [_public_decision(row, agent_name, path) for row in rows]
+            rows = newest_rows(path, limit)
+        return [public_decision(row, agent_name, path) for row in rows]
 
     def get_agent_decision(self, decision_id: int) -> Row:
         check_id(decision_id, "decision_id")
@@ -594,7 +614,7 @@ class FileBackedMemoryDatabase(MemoryStore):
             path, row = self._find_row("decisions", DECISIONS_FILE, decision_id)
             if row is None:
                 raise UnknownDecisionError(decision_id)
-            return _public_decision(row, self._name_of(path.parent), path)
+            return public_decision(row, self._name_of(path.parent), path)
 
     def iter_agent_decisions(
         self, agent_name: str, after_id: int = 0, batch_size: int = 1000
@@ -605,17 +625,17 @@ class FileBackedMemoryDatabase(MemoryStore):
         over the file, under the lock) and then yields them; ``batch_size`` is checked
         but has no other effect here.
         """
-        _check_name(agent_name)
+        check_name(agent_name)
         check_id(after_id, "after_id")
         check_limit(batch_size, "batch_size")
         path = self._agent_folder(agent_name) / DECISIONS_FILE
         with self._locked():
-            rows = _all_rows(path, after_id)
-        return (_public_decision(row, agent_name, path) for row in rows)
+            rows = all_rows(path, after_id)
+        return (public_decision(row, agent_name, path) for row in rows)
 
     def set_decision_reward(self, decision_id: int, reward: Any) -> None:
         check_id(decision_id, "decision_id")
-        changes = _body(reward=_json_fragment(reward, "reward"))
+        changes = json_object(reward=json_fragment(reward, "reward"))
         with self._locked():
             path, row = self._find_row("decisions", DECISIONS_FILE, decision_id)
             if row is None:
@@ -628,7 +648,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         if folder is None:
             return self._base, None
         path = folder / file_name
-        rows = _newest_rows(path, 1, lambda row: row.get("id") == row_id, stop_below=row_id)
+        rows = newest_rows(path, 1, lambda row: row.get("id") == row_id, stop_below=row_id)
         return path, (rows[0] if rows else None)
 
     # ---------------------------------------------------------------- inspection
@@ -652,23 +672,23 @@ class FileBackedMemoryDatabase(MemoryStore):
         return bool(self._fold(folder / ARRAYS_FILE, folder / ARRAYS_UPDATES_FILE, 1))
 
     def agent_stats(self, agent_name: str) -> Row:
-        _check_name(agent_name)
+        check_name(agent_name)
         folder = self._agent_folder(agent_name)
         path = folder / REWARDS_FILE
         with self._locked():
             try:
                 rewards, reward_sum = self._totals.get(folder / REWARDS_FILE, rewards=True)
             except PatchedRewards:
-                values = [_field(row, "reward", path) for row in _all_rows(path)]
+                values = [field(row, "reward", path) for row in all_rows(path)]
                 rewards, reward_sum = len(values), sum(values)
             decisions = self._totals.get(folder / DECISIONS_FILE)[0]
             interactions = self._totals.get(folder / INTERACTIONS_FILE)[0]
-            newest = [(folder / name, _newest_rows(folder / name, 1)) for name in HISTORY_FILES]
+            newest = [(folder / name, newest_rows(folder / name, 1)) for name in HISTORY_FILES]
             # tables have no rows to carry a timestamp: their files' times stand in
             timestamps = [
                 (folder / name).stat().st_mtime for name in TABLE_FILES if (folder / name).exists()
             ]
-        timestamps += [_field(rows[0], "timestamp", where) for where, rows in newest if rows]
+        timestamps += [field(rows[0], "timestamp", where) for where, rows in newest if rows]
         return {
             "decisions": decisions,
             "interactions": interactions,
@@ -678,7 +698,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         }
 
     def count_agent_decisions(self, agent_name: str) -> int:
-        _check_name(agent_name)
+        check_name(agent_name)
         with self._locked():
             return self._totals.get(self._agent_folder(agent_name) / DECISIONS_FILE)[0]
 
@@ -717,147 +737,6 @@ class FileBackedMemoryDatabase(MemoryStore):
         return f"FileBackedMemoryDatabase({self.location!r})"
 
 
-# --------------------------------------------------------------- encoding rows
-def _check_name(agent_name: Any) -> None:
-    check_agent_name(agent_name)
-    _check_storable_text(agent_name, "agent_name")
-
-
-def _check_storable_text(value: str, field: str) -> None:
-    """Refuse what the SQL backends cannot store either: NUL and lone surrogates."""
-    if "\x00" in value:
-        raise ValueError(f"{field} contains a NUL character, which cannot be stored")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{field} contains a lone surrogate, which cannot be stored") from None
-
-
-def _utf8(text: str, field: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{field} contains a lone surrogate, which cannot be stored") from None
-
-
-def _encode_change(change: dict[str, Any], field: str) -> bytes:
-    return _utf8(to_json(change, field) + "\n", field)
-
-
-def _json_fragment(value: Any, field: str) -> bytes:
-    return _utf8(to_json(value, field), field)
-
-
-def _text_fragment(value: Any, field: str, *, optional: bool = False) -> bytes:
-    text = check_text(value, field, optional=optional)
-    if text is None:
-        return b"null"
-    _check_storable_text(text, field)
-    return json.dumps(text, ensure_ascii=False).encode("utf-8")
-
-
-def _optional_id(value: Any, field: str) -> bytes:
-    return b"null" if value is None else b"%d" % check_id(value, field)
-
-
-def _now() -> bytes:
-    return repr(time.time()).encode()
-
-
-def _body(**fragments: bytes) -> bytes:
-    """A JSON object from already-encoded values, in the order given."""
-    return (
-        b"{"
-        + b",".join(b'"%s":%s' % (key.encode(), value) for key, value in fragments.items())
-        + b"}"
-    )
-
-
-def _check_propensity(propensity: Any) -> float | None:
-    if propensity is None:
-        return None
-    value = check_finite(propensity, "propensity")
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"propensity must be in (0, 1], got {value}")
-    return value
-
-
-def _check_features(features: Any) -> list[float] | None:
-    if features is None:
-        return None
-    if isinstance(features, (str, bytes, Mapping)):
-        raise TypeError(f"features must be a sequence of numbers, not {type(features).__name__}")
-    try:
-        items = list(features)
-    except TypeError:
-        raise TypeError(
-            f"features must be a sequence of numbers, not {type(features).__name__}"
-        ) from None
-    return [check_finite(value, f"features[{index}]") for index, value in enumerate(items)]
-
-
-def _check_keys(keys: Sequence[str] | None) -> list[str] | None:
-    if keys is None:
-        return None
-    if isinstance(keys, (str, bytes)):
-        raise TypeError("keys must be a sequence of str, not a single string")
-    wanted = list(dict.fromkeys(keys))
-    for key in wanted:
-        if not isinstance(key, str):
-            raise TypeError(f"array keys must be str, not {type(key).__name__}")
-    return wanted
-
-
-def _encode_array(key: Any, value: Any) -> dict[str, Any]:
-    if not isinstance(key, str):
-        raise TypeError(f"array keys must be str, not {type(key).__name__}")
-    if not key:
-        raise ValueError("array keys must be non-empty strings")
-    _check_storable_text(key, "array key")
-    array = np.asarray(value)
-    if array.dtype.kind == "f":
-        array = array.astype(np.float64, copy=False)
-        if not np.isfinite(array).all():
-            raise ValueError(f"arrays[{key!r}] contains NaN or infinity, which cannot be stored")
-    elif array.dtype.kind in "iu":
-        if array.dtype.kind == "u" and array.size and int(array.max()) > _INT64_MAX:
-            raise ValueError(f"arrays[{key!r}] holds values too large for int64")
-        array = array.astype(np.int64, copy=False)
-    else:
-        raise TypeError(f"arrays[{key!r}] must hold float64 or int64 numbers, not {array.dtype}")
-    return {"dtype": str(array.dtype), "shape": list(array.shape), "data": array.ravel().tolist()}
-
-
-def _decode_array(key: str, encoded: Any, path: Path) -> np.ndarray:
-    try:
-        dtype = encoded["dtype"]
-        if dtype not in _ARRAY_DTYPES:
-            raise ValueError(dtype)
-        return np.array(encoded["data"], dtype=dtype).reshape(encoded["shape"])
-    except (KeyError, TypeError, ValueError):
-        raise CorruptStoreError(f"{path} holds a damaged array {key!r}", str(path)) from None
-
-
-def _apply_change(
-    table: dict[str, Any], change: dict[str, Any], depth: int, path: Path, offset: int
-) -> None:
-    """Apply one line of an updates log (reset, delete, set) to ``table`` in place."""
-    if change.get("reset"):
-        table.clear()
-    doomed = change.get("delete", [])
-    changes = change.get("set", {})
-    if not isinstance(doomed, list) or not isinstance(changes, dict):
-        raise CorruptStoreError(f"{path} has a damaged change at byte offset {offset}", str(path))
-    for key in doomed:
-        table.pop(key, None)
-    for key, value in changes.items():
-        current = table.get(key)
-        if depth == 2 and isinstance(current, dict) and isinstance(value, dict):
-            current.update(value)
-        else:
-            table[key] = dict(value) if isinstance(value, dict) else value
-
-
 def _repair_any(path: Path) -> None:
     if path.parent.name == INDEX_FOLDER:
         _repair_index(path)
@@ -878,112 +757,3 @@ def _repair_index(path: Path) -> int:
             handle.flush()
             os.fsync(handle.fileno())
     return whole
-
-
-# ---------------------------------------------------------------- reading rows
-def _merge_patch(patches: dict[int, dict[str, Any]], record: dict[str, Any]) -> None:
-    """Remember a patch seen reading backwards: newer patches (seen first) win."""
-    pending = patches.setdefault(record["patch"], {})
-    for key, value in record.items():
-        if key != "patch":
-            pending.setdefault(key, value)
-
-
-def _newest_rows(
-    path: Path,
-    limit: int,
-    wanted: Callable[[dict[str, Any]], bool] | None = None,
-    *,
-    stop_below: int | None = None,
-) -> list[dict[str, Any]]:
-    """Up to ``limit`` rows, newest first, with their later patches applied.
-
-    Reads from the end of the file and stops as soon as enough rows are found (or, with
-    ``stop_below``, at the first row whose id is smaller).
-    """
-    patches: dict[int, dict[str, Any]] = {}
-    rows: list[dict[str, Any]] = []
-    for offset, record in iter_records_backward(path):
-        if "patch" in record:
-            _merge_patch(patches, record)
-            continue
-        row_id = record.get("id")
-        if not isinstance(row_id, int):
-            raise CorruptStoreError(
-                f"{path} has a row without id at byte offset {offset}", str(path)
-            )
-        if stop_below is not None and row_id < stop_below:
-            break
-        record.update(patches.pop(row_id, {}))
-        if wanted is None or wanted(record):
-            rows.append(record)
-            if len(rows) >= limit:
-                break
-    return rows
-
-
-def _all_rows(path: Path, after_id: int = 0) -> list[dict[str, Any]]:
-    """Every row with id > ``after_id``, oldest first, with its patches applied."""
-    rows: dict[int, dict[str, Any]] = {}
-    for offset, record in iter_records_forward(path):
-        if "patch" in record:
-            row = rows.get(record["patch"])
-            if row is not None:
-                row.update((key, value) for key, value in record.items() if key != "patch")
-            continue
-        row_id = record.get("id")
-        if not isinstance(row_id, int):
-            raise CorruptStoreError(
-                f"{path} has a row without id at byte offset {offset}", str(path)
-            )
-        if row_id > after_id:
-            rows[row_id] = record
-    return list(rows.values())
-
-
-def _field(row: dict[str, Any], key: str, path: Path) -> Any:
-    try:
-        return row[key]
-    except KeyError:
-        raise CorruptStoreError(
-            f"{path} has a row without {key!r} (id {row.get('id')!r})", str(path)
-        ) from None
-
-
-def _public_reward(row: dict[str, Any], agent_name: str, path: Path) -> Row:
-    return {
-        "id": _field(row, "id", path),
-        "agent_name": agent_name,
-        "reward": _field(row, "reward", path),
-        "reward_components": _field(row, "reward_components", path),
-        "decision_id": row.get("decision_id"),
-        "timestamp": _field(row, "timestamp", path),
-    }
-
-
-def _public_interaction(row: dict[str, Any], agent_name: str, path: Path) -> Row:
-    feedback = row.get("feedback")
-    return {
-        "id": _field(row, "id", path),
-        "agent_name": agent_name,
-        "request": _field(row, "request", path),
-        "response": _field(row, "response", path),
-        "feedback": feedback,
-        "decision_id": row.get("decision_id"),
-        "feedback_learned": feedback is not None and row.get("learned_feedback") == feedback,
-        "timestamp": _field(row, "timestamp", path),
-    }
-
-
-def _public_decision(row: dict[str, Any], agent_name: str, path: Path) -> Row:
-    return {
-        "id": _field(row, "id", path),
-        "agent_name": agent_name,
-        "state": _field(row, "state", path),
-        "selected_action": _field(row, "selected_action", path),
-        "q_values": _field(row, "q_values", path),
-        "reward": row.get("reward"),
-        "propensity": row.get("propensity"),
-        "features": row.get("features"),
-        "timestamp": _field(row, "timestamp", path),
-    }
