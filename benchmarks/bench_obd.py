@@ -137,7 +137,7 @@ def main() -> None:
                 ],
                 *(
                     [
-                        f"IPS / SNIPS: {name}",
+                        f"{name} of the uniform (logging) policy",
                         f"{e.value:.4f}",
                         interval(e.ci_low, e.ci_high),
                         interval(*exact),
