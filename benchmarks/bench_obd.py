@@ -200,8 +200,8 @@ def main() -> None:
                 "value",
                 "95 % bootstrap CI",
                 "95 % exact CI",
-                "expected matches sum pi(a_i|x_i)",
-                "matched clicks sum pi(a_i|x_i) r_i",
+                "expected matches: sum of pi(logged item)",
+                "matched clicks: sum of pi(logged item) x click",
             ],
             table,
         )
