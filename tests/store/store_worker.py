@@ -1,4 +1,4 @@
-"""Child-process writer for the concurrency and crash tests: opens a store by location and writes.
+"""Child-process writer for the concurrency tests: opens a store by location and writes.
 
 Run as ``python store_worker.py LOCATION MODE WORKER START COUNT``. The child opens the
 store, prints ``ready``, waits for one line on standard input (so that all children start
@@ -6,12 +6,9 @@ writing together), then writes:
 
 * ``q-states``  -- COUNT ``save_q_values`` calls, each a new state ``w{WORKER}-s{i}``;
 * ``q-actions`` -- COUNT ``save_q_values`` calls on shared states ``s{i}``, action ``w{WORKER}``;
-* ``rewards``   -- COUNT ``save_agent_reward`` appends, components ``{"worker", "i"}``;
-* ``crash``     -- forever from index START: ``save_q_values`` of state ``s{i}`` then
-  ``save_agent_reward``; after each call returns it prints an acknowledgement line,
-  ``q {i}`` or ``r {i} {reward_id}``. The parent kills it with SIGKILL.
+* ``rewards``   -- COUNT ``save_agent_reward`` appends, components ``{"worker", "i"}``.
 
-Finite modes print ``done`` and exit 0; any exception escapes with a traceback and a
+Then it prints ``done`` and exits 0; any exception escapes with a traceback and a
 non-zero exit status, which the parent reports.
 """
 
@@ -37,14 +34,6 @@ def main(location: str, mode: str, worker: int, start: int, count: int) -> None:
     elif mode == "rewards":
         for i in range(start, start + count):
             store.save_agent_reward(AGENT, float(i), {"worker": worker, "i": i})
-    elif mode == "crash":
-        i = start
-        while True:
-            store.save_q_values(AGENT, {f"s{i}": {"a": float(i)}})
-            print(f"q {i}", flush=True)
-            reward_id = store.save_agent_reward(AGENT, float(i), {"i": i})
-            print(f"r {i} {reward_id}", flush=True)
-            i += 1
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     store.close()
