@@ -17,7 +17,7 @@ every action (``action_probabilities``), which off-policy evaluation relies on:
 * Thompson sampling draws one score per action, ``N(theta_k . x, v^2 x^T A_k^{-1} x)``
   (the projection of the Gaussian posterior on ``x``, which gives the same choice as
   drawing whole parameter vectors). The probability that action ``k`` has the largest
-  draw is a one-dimensional integral, computed by the trapezoid rule over ``[-8, 8]``
+  draw is a one-dimensional integral, computed by the trapezoid rule over ``[-6, 6]``
   posterior standard deviations with a step set by how sharp the integrand is
   (within ``THOMPSON_GRID_STEPS``). Not exact: against a fine fixed grid the error stayed
   below 5e-4 over random cases (``tests/learners/test_bandits.py``); the probabilities
@@ -48,7 +48,7 @@ from rlmemory.learners.base import Choice, Observation
 #: Coarsest and finest grid step (in posterior standard deviations of the action
 #: concerned) of the numerical integral giving Thompson sampling's probabilities.
 THOMPSON_GRID_STEPS = (0.1, 0.002)
-_GRID_HALF_WIDTH = 8.0
+_GRID_HALF_WIDTH = 6.0
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
