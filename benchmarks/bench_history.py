@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--q-entries", type=int, default=1_000_000)
-    parser.add_argument("--levels", default="1,3,9,19")
+    parser.add_argument("--levels", default="1,3,9")
     parser.add_argument("--refill", action="store_true", help="append rows even if present")
     parser.add_argument("--skip-history", action="store_true")
     parser.add_argument("--skip-compression", action="store_true")
