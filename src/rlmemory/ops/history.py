@@ -30,42 +30,69 @@ def correct_reward(
 ) -> Row:
     """Replace the value (and optionally the components) of a stored reward.
 
-    When the reward belongs to a decision whose recorded reward is a number, that
-    number is corrected too, so :func:`relearn` replays the corrected value. Returns the
-    row as it was before. An unknown id is a ``LookupError``.
+    When the reward's decision records this very value as its learned reward, the
+    decision is corrected too, so :func:`relearn` replays the corrected value: a plain
+    number is replaced; a mapping (the coordinator's ``{"status", "value", ...}``) keeps
+    its other keys and gets ``"value"`` replaced and ``"corrected_from"`` added. Returns
+    the reward row as it was before. An unknown id is a ``LookupError``.
     """
     reward_id = check_id(reward_id, "reward_id")
     value = check_finite(reward, "reward")
     with store.transaction():
         before = store.get_agent_reward(reward_id)
         store.update_agent_reward(reward_id, value, reward_components)
-        decision_id = before.get("decision_id")
-        if decision_id is not None and _decision_reward_is_number(store, decision_id):
-            store.set_decision_reward(decision_id, value)
+        decision = _decision_learning(store, before)
+        if decision is not None:
+            recorded = decision["reward"]
+            if isinstance(recorded, Mapping):
+                corrected: Any = {**recorded, "value": value, "corrected_from": before["reward"]}
+            else:
+                corrected = value
+            store.set_decision_reward(decision["id"], corrected)
     return before
 
 
 def delete_reward(store: MemoryStore, reward_id: int) -> Row:
-    """Delete a stored reward; its decision's recorded reward becomes pending (None).
+    """Delete a stored reward; a decision that learned it stops counting it.
 
-    Returns the deleted row. An unknown id is a ``LookupError``.
+    A decision recording this reward as its learned value gets no learnable reward any
+    more (a number becomes None; a mapping gets ``"status": "retracted"`` and
+    ``"value": None``, the old value kept as ``"retracted_value"``), so :func:`relearn`
+    skips it. Returns the deleted row. An unknown id is a ``LookupError``.
     """
     reward_id = check_id(reward_id, "reward_id")
     with store.transaction():
         before = store.get_agent_reward(reward_id)
         store.delete_agent_reward(reward_id)
-        decision_id = before.get("decision_id")
-        if decision_id is not None and _decision_reward_is_number(store, decision_id):
-            store.set_decision_reward(decision_id, None)
+        decision = _decision_learning(store, before)
+        if decision is not None:
+            recorded = decision["reward"]
+            if isinstance(recorded, Mapping):
+                retracted: Any = {
+                    **recorded,
+                    "status": "retracted",
+                    "value": None,
+                    "retracted_value": reward_value(recorded),
+                }
+            else:
+                retracted = None
+            store.set_decision_reward(decision["id"], retracted)
     return before
 
 
-def _decision_reward_is_number(store: MemoryStore, decision_id: int) -> bool:
+def _decision_learning(store: MemoryStore, reward_row: Row) -> Row | None:
+    """The decision of ``reward_row`` if it records that reward's value as learned."""
+    decision_id = reward_row.get("decision_id")
+    if decision_id is None:
+        return None
     try:
         decision = store.get_agent_decision(decision_id)
     except LookupError:
-        return False  # the decision was pruned; the reward row stands alone
-    return reward_value(decision["reward"]) is not None
+        return None  # the decision was pruned; the reward row stands alone
+    learned = reward_value(decision["reward"])
+    if learned is None or learned != float(reward_row["reward"]):
+        return None  # it learned another reward (feedback, a default): leave it
+    return decision
 
 
 def correct_interaction(
