@@ -111,3 +111,30 @@ def test_export_log_refuses_an_unknown_format(logged_store, tmp_path):
     )
     assert result.exit_code == 1
     assert ".csv or .parquet" in result.output
+
+
+def test_evaluate_warns_when_the_logging_policy_never_tried_the_alternatives(tmp_path):
+    path = str(tmp_path / "memory.db")
+    with open_store(path) as store:
+        for i in range(40):
+            action = "search" if i % 2 else "code"
+            store.save_agent_decision(
+                "router", "s", action, {}, 1.0, propensity=1.0, features=[1.0, float(i)]
+            )
+    result = runner.invoke(
+        app,
+        ["evaluate", "--agent", "router", "--policy", "uniform", "--db", path, "--bootstrap", "50"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "effective sample size: 20" in result.output
+    message = " ".join(result.output.split())
+    assert "chose with probability 1 in 100 %" in message
+    assert "50 % of the candidate's probability" in message
+
+
+def test_evaluate_does_not_warn_when_every_action_was_explored(logged_store):
+    result = runner.invoke(
+        app, ["evaluate", "--agent", "router", "--db", logged_store, "--bootstrap", "50"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output

@@ -22,6 +22,7 @@ from rlmemory.offpolicy import (
     learn_from_batch,
     load_logged_decisions,
     snips_estimate,
+    support_diagnostics,
 )
 
 # A problem whose value is known: 4 context types (one-hot), 3 actions.
@@ -76,6 +77,19 @@ def test_evaluating_the_logging_policy_reproduces_its_observed_mean_reward():
     assert results["IPS"].value == pytest.approx(logged.rewards.mean(), abs=1e-12)
     assert results["SNIPS"].value == pytest.approx(logged.rewards.mean(), abs=1e-12)
     assert set(results) == {"IPS", "SNIPS", "DM", "DR"}
+
+
+def test_support_diagnostics_flag_what_a_deterministic_logger_never_tried():
+    logged = LoggedDecisions(
+        np.zeros((4, 1)), [0, 0, 1, 1], [1.0] * 4, [1.0, 1.0, 0.5, 0.5], ["a", "b"]
+    )
+    always_b = np.tile([0.0, 1.0], (4, 1))
+    diagnostics = support_diagnostics(logged, always_b)
+    assert diagnostics.deterministic_share == 0.5
+    assert diagnostics.unsupported_mass == 0.5
+    assert diagnostics.effective_sample_size == pytest.approx(2.0)
+    uniform_log, target = synthetic_log(500, np.random.default_rng(0))
+    assert support_diagnostics(uniform_log, target).unsupported_mass == 0.0
 
 
 def test_bootstrap_intervals_are_reproducible_with_a_seed():

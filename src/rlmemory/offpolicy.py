@@ -507,6 +507,40 @@ def evaluate_policy(
     return results
 
 
+@dataclass(frozen=True)
+class SupportDiagnostics:
+    """How far the logs can speak for a target policy.
+
+    ``effective_sample_size`` is ``(sum w)^2 / sum w^2`` (equal to ``n`` when every weight
+    is equal). ``deterministic_share`` is the share of rounds where the logging policy
+    chose with probability 1; there it tried no other action, so ``unsupported_mass``
+    — the target's average probability on actions other than the logged one in those
+    rounds — cannot be checked against the logs: IPS counts it as zero reward, SNIPS
+    ignores it, DR takes it from its reward model alone.
+    """
+
+    effective_sample_size: float
+    deterministic_share: float
+    unsupported_mass: float
+
+
+def support_diagnostics(logged: LoggedDecisions, target: Any) -> SupportDiagnostics:
+    """Effective sample size and unsupported probability mass of ``target`` on ``logged``.
+
+    >>> logged = LoggedDecisions([[0.0], [0.0]], [0, 1], [1.0, 0.0], [1.0, 0.5], ["a", "b"])
+    >>> support_diagnostics(logged, [[0.5, 0.5], [0.5, 0.5]])
+    SupportDiagnostics(effective_sample_size=1.8, deterministic_share=0.5, unsupported_mass=0.25)
+    """
+    matrix = _target_matrix(logged, target)
+    weights = _importance_weights(logged, matrix)
+    squares = float(np.sum(weights**2))
+    ess = float(weights.sum() ** 2 / squares) if squares > 0 else 0.0
+    deterministic = logged.propensities >= 1.0 - 1e-12
+    on_logged = matrix[np.arange(len(logged)), logged.actions]
+    unsupported = float(np.mean(np.where(deterministic, 1.0 - on_logged, 0.0)))
+    return SupportDiagnostics(ess, float(deterministic.mean()), unsupported)
+
+
 def observed_value(
     logged: LoggedDecisions,
     *,
@@ -662,6 +696,7 @@ class CandidateEvaluation:
     n_evaluated: int
     observed: Estimate
     estimates: dict[str, Estimate]
+    support: SupportDiagnostics
 
 
 def evaluate_candidate(
@@ -705,4 +740,5 @@ def evaluate_candidate(
         n_evaluated=len(evaluation),
         observed=observed_value(evaluation, **options),
         estimates=evaluate_policy(evaluation, target, estimators=estimators, **options),
+        support=support_diagnostics(evaluation, target),
     )

@@ -80,6 +80,17 @@ def evaluate(
         f"{observed.ci_low:.4f} – {observed.ci_high:.4f}",
     )
     console.print(table)
+    support = result.support
+    console.print(f"effective sample size: {support.effective_sample_size:.0f}")
+    if support.unsupported_mass > 0.01:
+        console.print(
+            f"[yellow]warning:[/yellow] the logging policy chose with probability 1 in "
+            f"{100 * support.deterministic_share:.0f} % of these decisions and never tried "
+            f"the alternatives there; {100 * support.unsupported_mass:.0f} % of the "
+            f"candidate's probability falls on those untried actions, which the logs cannot "
+            f"check (IPS counts it as zero, SNIPS ignores it, DR trusts its reward model). "
+            f"Log with exploration (epsilon_greedy or thompson) to evaluate other policies."
+        )
 
 
 @app.command("export-log")
