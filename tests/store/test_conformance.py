@@ -1227,6 +1227,14 @@ BAD_CALLS: dict[str, BadCall] = {
         TypeError,
         "feedback",
     ),
+    "mark_feedback_learned-unknown-id": BadCall(
+        lambda s, p: s.mark_feedback_learned([p.interaction_ids[1], 10**9]),
+        UnknownInteractionError,
+        "10+",
+    ),
+    "mark_feedback_learned-not-an-id": BadCall(
+        lambda s, p: s.mark_feedback_learned([p.interaction_ids[1], "x"]), TypeError, "str"
+    ),
     # save_agent_decision / set_decision_reward
     "save_agent_decision-empty-agent": BadCall(
         lambda s, p: s.save_agent_decision("", "s", "a", {}, None), ValueError, "agent_name"
@@ -1305,6 +1313,7 @@ BAD_CALLS_IN_TRANSACTION = [
     "save_agent_reward-nan",
     "save_agent_interaction-request-not-text",
     "set_interaction_feedback-unknown-id",
+    "mark_feedback_learned-unknown-id",
     "save_agent_decision-zero-propensity",
     "set_decision_reward-unknown-id",
 ]
