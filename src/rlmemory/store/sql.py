@@ -487,6 +487,13 @@ class MemoryDatabase(MemoryStore):
         return self._run(work, write=False)
 
     def _read_q_rows(self, cursor: Any, agent_name: str) -> QTable:
+        if self._dialect_name == "postgresql":
+            # A server-side cursor: the rows arrive in chunks instead of all at once.
+            with contextlib.closing(self._dbapi.cursor(name="rlmemory_q_rows")) as rows:
+                return self._collect_q_rows(rows, agent_name)
+        return self._collect_q_rows(cursor, agent_name)
+
+    def _collect_q_rows(self, cursor: Any, agent_name: str) -> QTable:
         self._execute(
             cursor,
             "q_rows",
