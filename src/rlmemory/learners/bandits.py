@@ -80,30 +80,28 @@ def _widths(arms: RidgeArms, contexts: np.ndarray) -> np.ndarray:
     return np.maximum(np.stack(columns, axis=1), 0.0)
 
 
+#: Coefficients of the Chebyshev fit to erfc in Numerical Recipes (``erfcc``), lowest first.
+_ERFC_COEFFICIENTS = (
+    -1.26551223,
+    1.00002368,
+    0.37409196,
+    0.09678418,
+    -0.18628806,
+    0.27886807,
+    -1.13520398,
+    1.48851587,
+    -0.82215223,
+    0.17087277,
+)
+
+
 def _normal_cdf(x: np.ndarray) -> np.ndarray:
     """Standard normal CDF, vectorised (erfc of Numerical Recipes, relative error < 1.2e-7)."""
     z = np.abs(x) * (1.0 / math.sqrt(2.0))
     t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (
-        1.00002368
-        + t
-        * (
-            0.37409196
-            + t
-            * (
-                0.09678418
-                + t
-                * (
-                    -0.18628806
-                    + t
-                    * (
-                        0.27886807
-                        + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
-                    )
-                )
-            )
-        )
-    )
+    poly = _ERFC_COEFFICIENTS[-1]
+    for coefficient in reversed(_ERFC_COEFFICIENTS[:-1]):
+        poly = coefficient + t * poly
     upper_tail = 0.5 * t * np.exp(-z * z + poly)
     return np.where(x >= 0, 1.0 - upper_tail, upper_tail)
 
