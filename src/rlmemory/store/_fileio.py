@@ -137,7 +137,8 @@ def _write_all(descriptor: int, data: bytes) -> None:
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` by a file holding ``data``; a crash leaves the old or the new file.
 
-    With ``durable=False`` the fsyncs are left to the caller (a transaction syncs at commit).
+    The data is always fsynced before the rename; with ``durable=False`` the fsync of the
+    folder (which makes the rename durable) is left to the caller (a transaction's commit).
     """
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
