@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from rlmemory.cli import app
+from rlmemory.demo import (
+    DocsSearchAgent,
+    PythonRunnerAgent,
+    StatisticsAgent,
+    demo_requests,
+)
 from rlmemory.store.sql import MemoryDatabase
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -160,3 +168,63 @@ def test_python_dash_m_rlmemory_is_the_same_cli(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "No agents stored" in result.stdout
+
+
+# ------------------------------------------------------- the demo sub-agents
+def execute(agent: object, request: str) -> dict:
+    return asyncio.run(agent.execute(request, None))  # type: ignore[attr-defined]
+
+
+def test_docs_search_ranks_the_topic_named_by_the_query_first() -> None:
+    result = execute(DocsSearchAgent(), "Look up operator precedence in the Python reference")
+    assert result["success"] is True
+    assert result["topics"][0] == "operator-summary"
+
+
+def test_docs_search_fails_when_no_topic_has_every_word() -> None:
+    result = execute(DocsSearchAgent(), "Summarise these measurements: 3, 8, 12")
+    assert result["success"] is False
+    assert "summarise, measurements" in result["error"]
+
+
+def test_statistics_need_a_list_of_three_numbers() -> None:
+    agent = StatisticsAgent()
+    assert execute(agent, "Run `print(divmod(17, 5))`")["success"] is False
+    result = execute(agent, "Analyse this data: 2, 4; 4 and 4 5 5 7 9")
+    assert result["statistics"]["n"] == 8
+    assert result["statistics"]["mean"] == 5.0
+    assert result["statistics"]["stdev"] == pytest.approx(2.138, abs=1e-3)
+
+
+def test_python_runner_reports_the_exception_of_a_failing_snippet() -> None:
+    result = execute(PythonRunnerAgent(), "Run `print(1 / 0)`")
+    assert result["success"] is False
+    assert result["error"] == "ZeroDivisionError: division by zero"
+
+
+def test_python_runner_stops_a_snippet_at_the_timeout() -> None:
+    started = time.perf_counter()
+    result = execute(PythonRunnerAgent(timeout=0.5), "Run `while True: pass`")
+    assert time.perf_counter() - started < 5
+    assert result["success"] is False
+    assert result["error"] == "snippet ran longer than 0.5 s"
+
+
+def test_python_runner_runs_isolated_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", "/nowhere")
+    result = execute(PythonRunnerAgent(), "Run `import sys; print(sys.flags.isolated)`")
+    assert result == {"success": True, "response": "1", "tool_calls": ["python"]}
+
+
+def test_python_runner_needs_code_in_backticks() -> None:
+    result = execute(PythonRunnerAgent(), "Search the docs for lambda expressions")
+    assert result["success"] is False
+    assert result["error"] == "no code in backticks in the request"
+
+
+def test_request_stream_is_reproducible_and_mixes_the_three_kinds() -> None:
+    first, again = demo_requests(300, seed=5), demo_requests(300, seed=5)
+    assert first == again
+    assert demo_requests(300, seed=6) != first
+    counts = {kind: sum(r.kind == kind for r in first) for kind in ("search", "statistics", "code")}
+    assert all(count > 60 for count in counts.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,41 @@ def test_sub_agent_running_past_the_timeout_fails_with_the_error_recorded(db: An
     assert result["success"] is False
     assert "timed out after 0.05 s" in result["error"]
     assert db.get_agent_interaction(result["interaction_id"])["response"] == ""
+
+
+def test_blocking_sync_sub_agent_times_out_without_blocking_the_event_loop(db: Any) -> None:
+    release = threading.Event()
+
+    def blocking(request: str) -> str:
+        release.wait(10)
+        return "finally"
+
+    coordinator = make_coordinator(db, sub_agents={"blocking": blocking}, subagent_timeout=0.05)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not release.is_set():
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    async def scenario() -> dict[str, Any]:
+        ticking = asyncio.create_task(ticker())
+        result = await coordinator.process_request("Find information on tea")
+        release.set()
+        await ticking
+        return result
+
+    result = run(scenario())
+    assert result["success"] is False
+    assert "timed out after 0.05 s" in result["error"]
+    assert ticks >= 3  # the loop kept running while the sub-agent blocked its thread
+
+
+def test_sub_agent_returning_a_non_dict_is_a_successful_text_response(db: Any) -> None:
+    coordinator = make_coordinator(db, sub_agents={"counter": len}, seed=26)
+    result = run(coordinator.process_request("four"))
+    assert result["success"] is True and result["response"] == "4"
 
 
 def test_every_sub_agent_form_is_served(db: Any) -> None:
