@@ -149,6 +149,16 @@ def test_given_features_replace_extraction(db: Any) -> None:
     assert decision["state"] == coordinator.state_extractor.extract("Find information on tea").state
 
 
+def test_a_chat_model_classifies_the_state(db: Any) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    model = FakeListChatModel(responses=["coding"])
+    coordinator = run(create_rl_agent_architecture(model, db, specialists(), seed=27))
+    result = run(coordinator.process_request("Find information on tea"))
+    assert result["state"].startswith("coding:")  # the model's label, not the keywords'
+    assert db.get_agent_decision(result["decision_id"])["state"] == result["state"]
+
+
 # ---------------------------------------------------------------- sub-agents
 def test_crashing_sub_agent_is_a_failed_task_and_the_coordinator_keeps_serving(db: Any) -> None:
     def crashing(request: str) -> str:
