@@ -11,7 +11,7 @@ What one run measures, on one machine:
 * on PostgreSQL (``--postgres URL`` or ``$RLMEMORY_TEST_POSTGRES_URL``): the same
   incremental update against a bare psycopg upsert + commit.
 
-Run: ``PYTHONPATH=src python benchmarks/bench_store.py`` (under a minute); ``--quick``
+Run: ``PYTHONPATH=src python benchmarks/bench_store.py`` (about 2 minutes); ``--quick``
 for a smoke run with small sizes.
 """
 
@@ -257,11 +257,16 @@ def bench_postgres(url: str, entries_list: list[int], updates: int) -> list[dict
             store_update(*warm, 0.0)
             bare_update(*warm, 0.0)
         results = interleaved({"store": store_update, "bare": bare_update}, keys)
+        started = time.perf_counter()
+        loaded = store.get_q_table(agent)
+        load_seconds = time.perf_counter() - started
+        assert sum(len(actions) for actions in loaded.values()) == entries
         rows.append(
             {
                 "entries": entries,
                 "store": summary(results["store"]),
                 "bare": summary(results["bare"]),
+                "load_seconds": load_seconds,
             }
         )
         store.save_q_table(agent, {})
@@ -305,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rewrite-sizes", default="1000,100000")
     parser.add_argument("--rewrite-updates", type=int, default=30)
     parser.add_argument("--postgres", default=os.environ.get("RLMEMORY_TEST_POSTGRES_URL"))
-    parser.add_argument("--postgres-sizes", default="1000,100000")
+    parser.add_argument("--postgres-sizes", default="1000,100000,1000000")
     parser.add_argument("--no-cold-load", action="store_true")
     parser.add_argument("--workdir", default=None, help="folder for the database files")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
@@ -372,7 +377,8 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{row['entries']:>9,} | save_q_values {store[0]:>7.1f} / {store[1]:>7.1f} / "
                 f"{store[2]:>7.1f} | bare psycopg {bare[0]:>7.1f} / {bare[1]:>7.1f} / "
-                f"{bare[2]:>7.1f} | ratio med {store[0] / bare[0]:.2f}"
+                f"{bare[2]:>7.1f} | ratio med {store[0] / bare[0]:.2f} | "
+                f"get_q_table {row['load_seconds']:.2f} s"
             )
     else:
         print("\nPostgreSQL: skipped (give --postgres URL or RLMEMORY_TEST_POSTGRES_URL)")
