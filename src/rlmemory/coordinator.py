@@ -270,11 +270,7 @@ class RLCoordinatorAgent:
             self._next_decision_index = self.db.count_agent_decisions(self.name)
             self._index_needs_recount = False
         rng = np.random.default_rng([self._entropy, self._next_decision_index])
-        try:
-            choice = self.rl_agent.choose(observation, rng)
-        except BaseException:
-            self._index_needs_recount = True
-            raise
+        choice = self.rl_agent.choose(observation, rng)
         if choice.action not in self.sub_agents:
             raise RuntimeError(
                 f"learner {type(self.rl_agent).__name__} chose {choice.action!r}, "
