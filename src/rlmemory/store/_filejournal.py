@@ -12,6 +12,14 @@ file is changed in place, so reads inside the transaction see its own writes.
   empty the journal. Every undo step is idempotent, so a crash during a rollback is
   repaired by rolling back again.
 
+One file may be appended to and replaced (or deleted) in one transaction, in either
+order: undoing newest first restores the backup taken at the replace, then truncates
+to the size recorded before the first append.
+
+One file may be appended to and replaced (or deleted) in one transaction, in either
+order: undoing newest first restores the backup taken at the replace, then truncates
+to the size recorded before the first append.
+
 >>> import tempfile, pathlib
 >>> from rlmemory.store._fileio import append_bytes
 >>> base = pathlib.Path(tempfile.mkdtemp())
@@ -76,8 +84,6 @@ class UndoJournal:
         for path in dict.fromkeys(paths):
             if path in self._sizes:
                 continue
-            if path in self._replaced:
-                raise RuntimeError(f"{path} is both replaced and appended in one transaction")
             try:
                 status = path.stat()
                 size, mtime = status.st_size, status.st_mtime_ns
@@ -92,8 +98,6 @@ class UndoJournal:
         """Keep ``path``'s current version, before the transaction first replaces it."""
         if path in self._replaced:
             return
-        if path in self._sizes:
-            raise RuntimeError(f"{path} is both appended and replaced in one transaction")
         backup = None
         if path.exists():
             self._backups += 1

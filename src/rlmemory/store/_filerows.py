@@ -130,4 +130,5 @@ def public_decision(row: dict[str, Any], agent_name: str, path: Path) -> Row:
         "propensity": row.get("propensity"),
         "features": row.get("features"),
         "timestamp": field(row, "timestamp", path),
+        "version": row.get("version"),
     }

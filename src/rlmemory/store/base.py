@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,8 +44,11 @@ import numpy as np
 QTable = dict[str, dict[str, float]]
 Row = dict[str, Any]
 
+#: The history tables that pruning and export know, by their short names.
+HISTORY_TABLES = ("rewards", "interactions", "decisions")
+
 #: Schema version written by this rlmemory. Stores written by a newer version are refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class MemoryStore(abc.ABC):
@@ -102,7 +106,9 @@ class MemoryStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def get_arrays(self, agent_name: str, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    def get_arrays(
+        self, agent_name: str, keys: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Return the stored arrays of ``agent_name`` (all, or those in ``keys`` that exist)."""
 
     @abc.abstractmethod
@@ -192,7 +198,8 @@ class MemoryStore(abc.ABC):
     def get_agent_decisions(self, agent_name: str, limit: int = 10) -> list[Row]:
         """Newest decisions first. Each row: ``id``, ``agent_name``, ``state``,
         ``selected_action``, ``q_values`` (dict), ``reward`` (decoded JSON),
-        ``propensity`` (or None), ``features`` (list of float or None), ``timestamp``."""
+        ``propensity`` (or None), ``features`` (list of float or None), ``timestamp``,
+        ``version`` (the agent's newest version when the decision was stored, or None)."""
 
     @abc.abstractmethod
     def get_agent_decision(self, decision_id: int) -> Row:
@@ -221,6 +228,120 @@ class MemoryStore(abc.ABC):
     @abc.abstractmethod
     def count_agent_decisions(self, agent_name: str) -> int:
         """How many decisions ``agent_name`` has stored."""
+
+    # ------------------------------------------------------------------ versions
+    @abc.abstractmethod
+    def save_version(self, agent_name: str, payload: bytes, note: str = "") -> int:
+        """Store a snapshot ``payload`` (opaque bytes) as the agent's next version number.
+
+        Numbers start at 1 and grow by one per agent, also across processes. Returns
+        the number. :mod:`rlmemory.ops.versions` builds the payloads.
+        """
+
+    @abc.abstractmethod
+    def list_versions(self, agent_name: str) -> list[Row]:
+        """Oldest first: ``version``, ``note``, ``created`` (timestamp), ``size`` (bytes)."""
+
+    @abc.abstractmethod
+    def get_version(self, agent_name: str, version: int) -> Row:
+        """One version with its ``payload`` (bytes); an unknown one is ``LookupError``."""
+
+    @abc.abstractmethod
+    def delete_versions(self, agent_name: str, versions: Sequence[int]) -> int:
+        """Delete these versions of the agent; return how many existed."""
+
+    # ------------------------------------------------- deleting and correcting
+    @abc.abstractmethod
+    def delete_policy_params(self, agent_name: str) -> bool:
+        """Delete the agent's policy parameters; return whether there were any."""
+
+    @abc.abstractmethod
+    def delete_q_states(self, agent_name: str, states: Sequence[str]) -> int:
+        """Delete every entry of these Q-table states; return how many entries went."""
+
+    @abc.abstractmethod
+    def q_state_stats(self, agent_name: str) -> list[Row]:
+        """Per Q-table state: ``state``, ``actions`` (entries), ``last_updated`` (newest
+        write to any of its entries) and ``visits`` (stored decisions in that state)."""
+
+    @abc.abstractmethod
+    def get_agent_reward(self, reward_id: int) -> Row:
+        """One reward by id (same keys as in the history), or ``LookupError``."""
+
+    @abc.abstractmethod
+    def update_agent_reward(
+        self,
+        reward_id: int,
+        reward: float,
+        reward_components: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Correct a stored reward (and its components, when given)."""
+
+    @abc.abstractmethod
+    def delete_agent_reward(self, reward_id: int) -> None:
+        """Delete one reward; an unknown id is ``LookupError``."""
+
+    @abc.abstractmethod
+    def update_agent_interaction(
+        self, interaction_id: int, *, request: str | None = None, response: str | None = None
+    ) -> None:
+        """Correct the request and/or response text of an interaction."""
+
+    @abc.abstractmethod
+    def delete_agent_interaction(self, interaction_id: int) -> None:
+        """Delete one interaction; an unknown id is
+        :class:`rlmemory.errors.UnknownInteractionError`."""
+
+    @abc.abstractmethod
+    def prune_history(
+        self,
+        agent_name: str,
+        table: str,
+        *,
+        older_than: float | None = None,
+        keep_newest: int | None = None,
+        dry_run: bool = False,
+    ) -> Row:
+        """Delete the agent's rows of ``table`` (one of :data:`HISTORY_TABLES`) older than
+        the timestamp ``older_than`` or not among the ``keep_newest`` newest; with
+        ``dry_run`` only count them. Returns ``rows``, ``first_id``, ``last_id``,
+        ``oldest``, ``newest`` of the rows concerned (None when there are none)."""
+
+    # ------------------------------------------------------ backup and restore
+    @abc.abstractmethod
+    def backup_tables(self) -> tuple[str, ...]:
+        """The names of the tables :meth:`snapshot` reads and :meth:`load_rows` fills,
+        in an order in which loading them works. The same on every backend."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> contextlib.AbstractContextManager[Callable[[str], Iterator[Row]]]:
+        """A consistent read snapshot of the whole store while writers keep going.
+
+        Yields ``read_table(name)`` giving every row of one of :meth:`backup_tables` as
+        stored (ids kept, encrypted values still encrypted, bytes as bytes). Every
+        backend produces the same columns for the same table, so rows move between
+        backends.
+        """
+
+    @abc.abstractmethod
+    def load_rows(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert rows as :meth:`snapshot` gives them (ids kept); return how many."""
+
+    @abc.abstractmethod
+    def clear_data(self, *, keep_versions: bool = False) -> None:
+        """Delete every row of every agent (the versions stay with ``keep_versions``)."""
+
+    @abc.abstractmethod
+    def reencrypt(self, cipher: Any) -> tuple[int, int]:
+        """Re-encrypt every encrypted value with ``cipher`` (an
+        :class:`rlmemory.ops.crypto.Cipher` holding the old key among its previous keys)
+        and encrypt plain texts of the encrypted columns; record its key as the store's.
+        Returns (rows changed, values written)."""
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, for SQLite stores; None otherwise."""
+        return None
 
     # -------------------------------------------------------------- transactions
     @abc.abstractmethod

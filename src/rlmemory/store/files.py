@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import numpy as np
 
 from rlmemory.errors import (
     CorruptStoreError,
+    EncryptionKeyError,
     SchemaVersionError,
     StoreBusyError,
     StoreError,
@@ -83,6 +85,7 @@ from rlmemory.store._validation import (
     to_json,
 )
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, QTable, Row
+from rlmemory.store.files_ops import VERSIONS_FILE, FileOperations
 
 FORMAT_NAME = "rlmemory-files"
 META_FILE = "meta.json"
@@ -109,18 +112,33 @@ INDEX_LINE_WIDTH = 128
 COMPACT_MIN_BYTES = 256 * 1024
 
 
-class FileBackedMemoryDatabase(MemoryStore):
+class FileBackedMemoryDatabase(FileOperations, MemoryStore):
     """The rlmemory store in the folder ``base_dir`` (created if missing).
 
     ``lock_timeout`` is how many seconds an operation waits for another process's lock
-    before raising :class:`~rlmemory.errors.StoreBusyError`.
+    before raising :class:`~rlmemory.errors.StoreBusyError`. ``encryption_key``,
+    ``key_file`` and ``encrypt_payloads`` turn on encryption of request, response and
+    feedback texts (and version payloads) as in
+    :class:`rlmemory.store.sql.MemoryDatabase`.
     """
 
     def __init__(
-        self, base_dir: str | Path = "agent_memory", *, lock_timeout: float = 60.0
+        self,
+        base_dir: str | Path = "agent_memory",
+        *,
+        lock_timeout: float = 60.0,
+        encryption_key: Any = None,
+        key_file: str | os.PathLike[str] | None = None,
+        encrypt_payloads: bool = False,
     ) -> None:
         self._base = Path(base_dir).expanduser().absolute()
         self.location = str(self._base)
+        from rlmemory.ops.crypto import Cipher, resolve_key
+
+        raw_key = resolve_key(encryption_key, key_file=key_file)
+        self._cipher = None if raw_key is None else Cipher(raw_key, location=self.location)
+        self._encrypt_payloads = bool(encrypt_payloads)
+        self._store_key_id: str | None = None
         self._closed = False
         self._thread_lock = threading.RLock()
         self._depth = 0
@@ -136,6 +154,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         )
         with self._locked():
             self._schema_version = self._open_meta()
+            self._check_key()
             for folder in (AGENTS_FOLDER, INDEX_FOLDER):
                 if not (self._base / folder).is_dir():
                     (self._base / folder).mkdir()
@@ -390,7 +409,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         clean = check_q_table(changed, "changed")
         if not clean:
             return
-        change = encode_change({"set": clean}, "changed")
+        change = encode_change({"set": clean, "at": time.time()}, "changed")
         with self._locked():
             folder = self._ensure_agent(agent_name)
             self._log_change(folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, change)
@@ -499,9 +518,9 @@ class FileBackedMemoryDatabase(MemoryStore):
     ) -> int:
         check_name(agent_name)
         body = json_object(
-            request=text_fragment(request, "request"),
-            response=text_fragment(response, "response"),
-            feedback=text_fragment(feedback, "feedback", optional=True),
+            request=self._text_fragment_sealed(request, "request"),
+            response=self._text_fragment_sealed(response, "response"),
+            feedback=self._text_fragment_sealed(feedback, "feedback", optional=True),
             decision_id=optional_id(decision_id, "decision_id"),
             learned_feedback=b"null",
             timestamp=now(),
@@ -514,7 +533,7 @@ class FileBackedMemoryDatabase(MemoryStore):
         path = self._agent_folder(agent_name) / INTERACTIONS_FILE
         with self._locked():
             rows = newest_rows(path, limit)
-        return [public_interaction(row, agent_name, path) for row in rows]
+        return [self._interaction_public(row, agent_name, path) for row in rows]
 
     def get_agent_interaction(self, interaction_id: int) -> Row:
         check_id(interaction_id, "interaction_id")
@@ -522,7 +541,7 @@ class FileBackedMemoryDatabase(MemoryStore):
             path, row = self._find_row("interactions", INTERACTIONS_FILE, interaction_id)
             if row is None:
                 raise UnknownInteractionError(interaction_id)
-            return public_interaction(row, self._name_of(path.parent), path)
+            return self._interaction_public(row, self._name_of(path.parent), path)
 
     def find_agent_interaction(self, agent_name: str, request: str, response: str) -> Row | None:
         check_name(agent_name)
@@ -533,14 +552,17 @@ class FileBackedMemoryDatabase(MemoryStore):
             rows = newest_rows(
                 path,
                 1,
-                lambda row: row.get("request") == request and row.get("response") == response,
+                lambda row: (
+                    self._open_text(row.get("request")) == request
+                    and self._open_text(row.get("response")) == response
+                ),
             )
-        return public_interaction(rows[0], agent_name, path) if rows else None
+        return self._interaction_public(rows[0], agent_name, path) if rows else None
 
     def set_interaction_feedback(self, interaction_id: int, feedback: str) -> None:
         check_id(interaction_id, "interaction_id")
         changes = json_object(
-            feedback=text_fragment(feedback, "feedback"), learned_feedback=b"null"
+            feedback=self._text_fragment_sealed(feedback, "feedback"), learned_feedback=b"null"
         )
         with self._locked():
             path, row = self._find_row("interactions", INTERACTIONS_FILE, interaction_id)
@@ -559,7 +581,15 @@ class FileBackedMemoryDatabase(MemoryStore):
             for public in (public_interaction(row, agent_name, path) for row in rows)
             if public["feedback"] is not None and not public["feedback_learned"]
         ]
-        return unlearned[:limit]
+        return [self._opened_interaction(public) for public in unlearned[:limit]]
+
+    def _interaction_public(self, row: dict[str, Any], agent_name: str, path: Path) -> Row:
+        return self._opened_interaction(public_interaction(row, agent_name, path))
+
+    def _opened_interaction(self, public: Row) -> Row:
+        for column in ("request", "response", "feedback"):
+            public[column] = self._open_text(public[column])
+        return public
 
     def mark_feedback_learned(self, interaction_ids: Sequence[int]) -> None:
         if isinstance(interaction_ids, (str, bytes)) or not isinstance(interaction_ids, Sequence):
@@ -598,7 +628,10 @@ class FileBackedMemoryDatabase(MemoryStore):
             features=json_fragment(check_features(features), "features"),
             timestamp=now(),
         )
-        return self._append_row("decisions", agent_name, DECISIONS_FILE, body)
+        with self._locked():
+            version = self._latest_version_in(self._agent_folder(agent_name))
+            body = body[:-1] + b',"version":' + json_fragment(version, "version") + b"}"
+            return self._append_row("decisions", agent_name, DECISIONS_FILE, body)
 
     def get_agent_decisions(self, agent_name: str, limit: int = 10) -> list[Row]:
         check_name(agent_name)
@@ -665,7 +698,7 @@ class FileBackedMemoryDatabase(MemoryStore):
             return False
         if (folder / Q_TABLE_FILE).exists() or (folder / POLICY_FILE).exists():
             return True
-        for name in (Q_UPDATES_FILE, *HISTORY_FILES):
+        for name in (Q_UPDATES_FILE, VERSIONS_FILE, *HISTORY_FILES):
             with contextlib.suppress(FileNotFoundError):
                 if (folder / name).stat().st_size > 0:
                     return True
@@ -703,6 +736,21 @@ class FileBackedMemoryDatabase(MemoryStore):
             return self._totals.get(self._agent_folder(agent_name) / DECISIONS_FILE)[0]
 
     # ----------------------------------------------------------------- lifecycle
+    def _check_key(self) -> None:
+        """Refuse a key other than the store's; record the key of a store getting one."""
+        meta = read_document(self._base / META_FILE) or {}
+        recorded = meta.get("encryption_key_id")
+        if self._cipher is not None and recorded is None:
+            self._write_meta(encryption_key_id=self._cipher.key_id)
+            recorded = self._cipher.key_id
+        self._store_key_id = recorded if isinstance(recorded, str) else None
+        if self._cipher is not None and recorded != self._cipher.key_id:
+            raise EncryptionKeyError(
+                f"{self.location} was written with key {recorded}, not with the key given "
+                f"({self._cipher.key_id}); give the store's key",
+                self.location,
+            )
+
     def _open_meta(self) -> int:
         path = self._base / META_FILE
         meta = read_document(path)
@@ -723,6 +771,10 @@ class FileBackedMemoryDatabase(MemoryStore):
             raise SchemaVersionError(self.location, found, SCHEMA_VERSION)
         if found < 1:
             raise CorruptStoreError(f"{path} records an invalid schema version {found}", str(path))
+        if found < SCHEMA_VERSION:
+            # 1 -> 2 adds versions files, created when first needed: only the header changes.
+            atomic_write(path, encode_document({**meta, "schema_version": SCHEMA_VERSION}))
+            found = SCHEMA_VERSION
         return found
 
     @property

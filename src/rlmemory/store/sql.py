@@ -37,6 +37,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from rlmemory.errors import (
     CorruptStoreError,
+    EncryptionKeyError,
     SchemaVersionError,
     StoreBusyError,
     StoreError,
@@ -55,6 +56,7 @@ from rlmemory.store._validation import (
 )
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, QTable, Row
 from rlmemory.store.sql_dialect import classify_error, driver_sql_for
+from rlmemory.store.sql_ops import SqlOperations
 
 T = TypeVar("T")
 
@@ -110,7 +112,7 @@ def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str
     )
 
 
-class MemoryDatabase(MemoryStore):
+class MemoryDatabase(SqlOperations, MemoryStore):
     """The seed's ``MemoryDatabase``: every rlmemory table in one SQL database.
 
     ``db_path`` is a file path or ``sqlite:///path`` (SQLite, WAL mode), or
@@ -118,6 +120,12 @@ class MemoryDatabase(MemoryStore):
     too). ``busy_timeout`` is how many seconds a write waits for other processes'
     locks before :class:`rlmemory.errors.StoreBusyError`; ``sqlite_cache_mb`` sizes
     SQLite's page cache for this connection.
+
+    ``encryption_key`` (raw bytes, urlsafe base64 text, or a ``Path`` to a key file;
+    else ``$RLMEMORY_KEY``, ``key_file``, ``$RLMEMORY_KEY_FILE``) turns on AES-GCM
+    encryption of request, response and feedback texts, and with ``encrypt_payloads``
+    of version payloads too (:mod:`rlmemory.ops.crypto`). The store records its key's
+    id; opening it with another key is an :class:`rlmemory.errors.EncryptionKeyError`.
     """
 
     def __init__(
@@ -126,11 +134,20 @@ class MemoryDatabase(MemoryStore):
         *,
         busy_timeout: float = 60.0,
         sqlite_cache_mb: int = 64,
+        encryption_key: Any = None,
+        key_file: str | os.PathLike[str] | None = None,
+        encrypt_payloads: bool = False,
     ) -> None:
         busy_timeout = check_finite(busy_timeout, "busy_timeout")
         if busy_timeout <= 0:
             raise ValueError(f"busy_timeout must be positive, got {busy_timeout}")
         self._url, self.location, self._sqlite_path = _resolve_location(db_path)
+        from rlmemory.ops.crypto import Cipher, resolve_key
+
+        raw_key = resolve_key(encryption_key, key_file=key_file)
+        self._cipher = None if raw_key is None else Cipher(raw_key, location=self.location)
+        self._encrypt_payloads = bool(encrypt_payloads)
+        self._store_key_id: str | None = None
         self._busy_timeout = busy_timeout
         self._sqlite_cache_kb = check_limit(sqlite_cache_mb, "sqlite_cache_mb") * 1024
         self._dialect_name = "sqlite" if self._sqlite_path is not None else "postgresql"
@@ -145,6 +162,7 @@ class MemoryDatabase(MemoryStore):
         try:
             self._version = self._with_retry(self._prepare_schema)
             self._with_retry(self._connect)
+            self._check_key()
         except BaseException:
             self._engine.dispose()
             raise
@@ -210,6 +228,38 @@ class MemoryDatabase(MemoryStore):
             self._dbapi.autocommit = True
         self._cursor = self._dbapi.cursor()
         self._pid = os.getpid()
+
+    def _check_key(self) -> None:
+        """Refuse a key other than the store's; record the key of a store getting one."""
+        meta = schema.rlmemory_meta.c
+        cipher = self._cipher
+
+        def work(cursor: Any) -> str | None:
+            rows = self._execute(
+                cursor,
+                "key_id",
+                lambda: sa.select(meta.value).where(meta.key == "encryption_key_id"),
+            ).fetchall()
+            recorded = rows[0][0] if rows else None
+            if cipher is not None and recorded is None:
+                self._execute(
+                    cursor,
+                    "record_key_id",
+                    lambda: sa.insert(schema.rlmemory_meta).values(
+                        key="encryption_key_id", value=sa.bindparam("value")
+                    ),
+                    value=cipher.key_id,
+                )
+                return cipher.key_id
+            return recorded
+
+        self._store_key_id = self._run(work, write=cipher is not None)
+        if cipher is not None and self._store_key_id != cipher.key_id:
+            raise EncryptionKeyError(
+                f"{self.location} was written with key {self._store_key_id}, not with the key "
+                f"given ({cipher.key_id}); give the store's key",
+                self.location,
+            )
 
     def _live_cursor(self) -> Any:
         if self._closed:
@@ -757,10 +807,10 @@ class MemoryDatabase(MemoryStore):
         decision_id: int | None = None,
     ) -> int:
         agent_name = _name(agent_name)
-        request = _text(request, "request")
-        response = _text(response, "response")
+        request = self._seal_text(_text(request, "request"))
+        response = self._seal_text(_text(response, "response"))
         if feedback is not None:
-            feedback = _text(feedback, "feedback")
+            feedback = self._seal_text(_text(feedback, "feedback"))
         if decision_id is not None:
             decision_id = check_id(decision_id, "decision_id")
         values = (agent_name, request, response, feedback, time.time(), decision_id)
@@ -784,13 +834,14 @@ class MemoryDatabase(MemoryStore):
         table = schema.agent_interactions.c
         return [table[name] for name in MemoryDatabase._INTERACTION_COLUMNS]
 
-    @staticmethod
-    def _interaction_row(row: Sequence[Any]) -> Row:
+    def _interaction_row(self, row: Sequence[Any]) -> Row:
         record = dict(zip(MemoryDatabase._INTERACTION_COLUMNS, row, strict=True))
         learned = record.pop("learned_feedback")
         record["feedback_learned"] = (
             record["feedback"] is not None and learned == record["feedback"]
         )
+        for column in ("request", "response", "feedback"):
+            record[column] = self._open_text(record[column])
         return record
 
     def _interactions(
@@ -838,6 +889,8 @@ class MemoryDatabase(MemoryStore):
         request = _text(request, "request")
         response = _text(response, "response")
         table = schema.agent_interactions.c
+        if self._cipher is not None or self._store_key_id is not None:
+            return self._find_encrypted_interaction(agent_name, request, response)
         rows = self._interactions(
             "find_interaction",
             lambda: (
@@ -858,7 +911,7 @@ class MemoryDatabase(MemoryStore):
 
     def set_interaction_feedback(self, interaction_id: int, feedback: str) -> None:
         interaction_id = check_id(interaction_id, "interaction_id")
-        feedback = _text(feedback, "feedback")
+        feedback = self._seal_text(_text(feedback, "feedback"))
         table = schema.agent_interactions
 
         def work(cursor: Any) -> None:
@@ -957,6 +1010,7 @@ class MemoryDatabase(MemoryStore):
             time.time(),
             propensity,
             features_json,
+            agent_name,
         )
         return self._run(
             lambda cursor: self._returned_id(cursor, self._sql.insert_decision, values)
@@ -972,6 +1026,7 @@ class MemoryDatabase(MemoryStore):
         "propensity",
         "features",
         "timestamp",
+        "version",
     )
 
     @staticmethod
@@ -1072,7 +1127,19 @@ class MemoryDatabase(MemoryStore):
     # ------------------------------------------------------------------- inspection
     def list_agents(self) -> list[str]:
         def build() -> sa.Executable:
-            names = [sa.select(table.c.agent_name) for table in schema.AGENT_TABLES]
+            # History tables are counted in agent_summary: reading it avoids scanning them.
+            counted = {schema.agent_rewards, schema.agent_interactions, schema.agent_decisions}
+            names = [
+                sa.select(table.c.agent_name)
+                for table in schema.AGENT_TABLES
+                if table not in counted and table is not schema.q_values
+            ]
+            summary = schema.agent_summary.c
+            names.append(
+                sa.select(summary.agent_name).where(
+                    summary.decisions + summary.interactions + summary.rewards > 0
+                )
+            )
             names.append(sa.select(schema.q_tables_unmigrated.c.agent_name))
             return sa.union(*names)
 
@@ -1085,50 +1152,42 @@ class MemoryDatabase(MemoryStore):
         agent_name = _name(agent_name)
 
         def work(cursor: Any) -> Row:
-            stats: Row = {}
-            for key, table in (
-                ("decisions", schema.agent_decisions),
-                ("interactions", schema.agent_interactions),
-                ("rewards", schema.agent_rewards),
-            ):
-                (stats[key],) = self._execute(
-                    cursor,
-                    f"count_{key}",
-                    lambda table=table: sa.select(sa.func.count()).where(
-                        table.c.agent_name == sa.bindparam("agent")
-                    ),
-                    agent=agent_name,
-                ).fetchone()
-            rewards = schema.agent_rewards.c
-            (mean,) = self._execute(
-                cursor,
-                "mean_reward",
-                lambda: sa.select(sa.func.avg(rewards.reward)).where(
-                    rewards.agent_name == sa.bindparam("agent")
-                ),
-                agent=agent_name,
-            ).fetchone()
-            stats["mean_reward"] = None if mean is None else float(mean)
-            stats["last_update"] = self._last_update(cursor, agent_name)
-            return stats
+            # Counters kept by triggers (sql_schema.summary_trigger_sql): O(1) per agent.
+            decisions, interactions, rewards, reward_sum = self._summary(cursor, agent_name)
+            return {
+                "decisions": decisions,
+                "interactions": interactions,
+                "rewards": rewards,
+                "mean_reward": reward_sum / rewards if rewards else None,
+                "last_update": self._last_update(cursor, agent_name),
+            }
 
         return self._run(work, write=False)
 
+    def _summary(self, cursor: Any, agent_name: str) -> tuple[int, int, int, float]:
+        summary = schema.agent_summary.c
+        rows = self._execute(
+            cursor,
+            "summary",
+            lambda: sa.select(
+                summary.decisions, summary.interactions, summary.rewards, summary.reward_sum
+            ).where(summary.agent_name == sa.bindparam("agent")),
+            agent=agent_name,
+        ).fetchall()
+        if not rows:
+            return 0, 0, 0, 0.0
+        decisions, interactions, rewards, reward_sum = rows[0]
+        return int(decisions), int(interactions), int(rewards), float(reward_sum)
+
     def _last_update(self, cursor: Any, agent_name: str) -> float | None:
         def build() -> sa.Executable:
-            parts = []
-            for table, column in (
-                (schema.agent_rewards, "timestamp"),
-                (schema.agent_interactions, "timestamp"),
-                (schema.agent_decisions, "timestamp"),
-            ):
-                newest = (
-                    sa.select(table.c[column].label("stamp"))
-                    .where(table.c.agent_name == sa.bindparam("agent"))
-                    .order_by(table.c.id.desc())
-                    .limit(1)
+            # The newest history row's time is kept in agent_summary by the triggers.
+            summary = schema.agent_summary.c
+            parts = [
+                sa.select(summary.last_history.label("stamp")).where(
+                    summary.agent_name == sa.bindparam("agent")
                 )
-                parts.append(sa.select(newest.subquery().c.stamp))
+            ]
             for table in (
                 schema.q_agents,
                 schema.q_values,
@@ -1148,20 +1207,20 @@ class MemoryDatabase(MemoryStore):
 
     def count_agent_decisions(self, agent_name: str) -> int:
         agent_name = _name(agent_name)
-        table = schema.agent_decisions
-        ((count,),) = self._run(
+        summary = schema.agent_summary.c
+        rows = self._run(
             lambda cursor: self._execute(
                 cursor,
                 "count_decisions",
-                lambda: sa.select(sa.func.count()).where(
-                    table.c.agent_name == sa.bindparam("agent")
+                lambda: sa.select(summary.decisions).where(
+                    summary.agent_name == sa.bindparam("agent")
                 ),
                 agent=agent_name,
             ).fetchall(),
             write=False,
             atomic=False,
         )
-        return int(count)
+        return int(rows[0][0]) if rows else 0
 
     # -------------------------------------------------------------------- lifecycle
     @property

@@ -57,7 +57,8 @@ _STATEMENTS = {
     ),
     "insert_decision": (
         "INSERT INTO agent_decisions (agent_name, state, selected_action, q_values, reward, "
-        "timestamp, propensity, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+        "timestamp, propensity, features, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+        "(SELECT MAX(version) FROM agent_versions WHERE agent_name = ?)) RETURNING id"
     ),
     "update_decision_reward": "UPDATE agent_decisions SET reward = ? WHERE id = ?",
     "mark_feedback_learned": (

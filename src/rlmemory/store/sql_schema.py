@@ -6,14 +6,15 @@ view that assembles the seed's JSON column from them, so an update writes one ro
 whatever the size of the table, and ``SELECT q_table FROM q_tables`` still works.
 
 Versions: 0 is a database written by the seed's code (its five ``CREATE TABLE``
-statements, ``q_tables`` a real table of JSON, no ``rlmemory_meta``); 1 is this layout.
+statements, ``q_tables`` a real table of JSON, no ``rlmemory_meta``); 1 is the first
+rlmemory layout; 2 adds ``agent_versions`` and the ``version`` column of decisions.
 :data:`MIGRATIONS` lists the steps from each version to the next.
 
 >>> from sqlalchemy.dialects import sqlite
 >>> "json_group_object" in q_tables_view_sql("sqlite")
 True
 >>> [(step.from_version, step.to_version) for step in MIGRATIONS]
-[(0, 1)]
+[(0, 1), (1, 2)]
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ agent_decisions = sa.Table(
     sa.Column("timestamp", Real, nullable=False),
     sa.Column("propensity", Real, nullable=True),
     sa.Column("features", sa.Text, nullable=True),
+    sa.Column("version", sa.Integer, nullable=True),
     sa.Index("ix_agent_decisions_agent_id", "agent_name", "id"),
     sqlite_autoincrement=True,
 )
@@ -136,6 +138,150 @@ learner_arrays = sa.Table(
     sa.Column("shape", sa.Text, nullable=False),
     sa.Column("data", sa.LargeBinary, nullable=False),
     sa.Column("last_updated", Real, nullable=False),
+)
+
+#: Per-agent counts of the history tables, kept by triggers (:func:`summary_trigger_sql`)
+#: so that ``agent_stats`` and ``list_agents`` do not scan a million rows.
+agent_summary = sa.Table(
+    "agent_summary",
+    metadata,
+    sa.Column("agent_name", sa.Text, primary_key=True),
+    sa.Column("decisions", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("interactions", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rewards", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("reward_sum", Real, nullable=False, server_default="0"),
+    sa.Column("last_history", Real, nullable=True),
+)
+
+_COUNTED = (
+    ("agent_decisions", "decisions"),
+    ("agent_interactions", "interactions"),
+    ("agent_rewards", "rewards"),
+)
+
+
+def summary_trigger_sql(dialect: str) -> list[str]:
+    """Statements creating the triggers that keep ``agent_summary`` current."""
+    statements = []
+    for table, counter in _COUNTED:
+        added = "NEW.reward" if table == "agent_rewards" else "0"
+        removed = "OLD.reward" if table == "agent_rewards" else "0"
+        newest = (
+            "MAX(COALESCE(agent_summary.last_history, excluded.last_history), "
+            "excluded.last_history)"
+            if dialect == "sqlite"
+            else "GREATEST(agent_summary.last_history, excluded.last_history)"
+        )
+        insert = (
+            f"INSERT INTO agent_summary (agent_name, {counter}, reward_sum, last_history) "
+            f"VALUES (NEW.agent_name, 1, {added}, NEW.timestamp) "
+            f"ON CONFLICT (agent_name) DO UPDATE SET {counter} = agent_summary.{counter} + 1, "
+            "reward_sum = agent_summary.reward_sum + excluded.reward_sum, "
+            f"last_history = {newest}"
+        )
+        delete = (
+            f"UPDATE agent_summary SET {counter} = {counter} - 1, "
+            f"reward_sum = reward_sum - {removed} WHERE agent_name = OLD.agent_name"
+        )
+        change = (
+            "UPDATE agent_summary SET reward_sum = reward_sum - OLD.reward + NEW.reward "
+            "WHERE agent_name = NEW.agent_name"
+        )
+        if dialect == "sqlite":
+            statements.append(
+                f"CREATE TRIGGER rlm_{counter}_added AFTER INSERT ON {table} BEGIN {insert}; END"
+            )
+            statements.append(
+                f"CREATE TRIGGER rlm_{counter}_removed AFTER DELETE ON {table} BEGIN {delete}; END"
+            )
+            if table == "agent_rewards":
+                statements.append(
+                    "CREATE TRIGGER rlm_rewards_changed AFTER UPDATE OF reward ON agent_rewards "
+                    f"BEGIN {change}; END"
+                )
+        elif dialect == "postgresql":
+            # Statement-level triggers over transition tables: one summary update per
+            # statement, not per row. (Updating one row many times in one transaction
+            # is quadratic in PostgreSQL: each update walks the row's version chain.)
+            statements.extend(_postgres_summary_triggers(table, counter))
+        else:
+            raise ValueError(f"unsupported SQL dialect {dialect!r}")
+    return statements
+
+
+def _postgres_summary_triggers(table: str, counter: str) -> list[str]:
+    reward = "reward" if table == "agent_rewards" else "0"
+    added = (
+        f"INSERT INTO agent_summary (agent_name, {counter}, reward_sum, last_history) "
+        f"SELECT agent_name, COUNT(*), SUM({reward}), MAX(timestamp) FROM new_rows "
+        f"GROUP BY agent_name ON CONFLICT (agent_name) DO UPDATE SET "
+        f"{counter} = agent_summary.{counter} + excluded.{counter}, "
+        "reward_sum = agent_summary.reward_sum + excluded.reward_sum, "
+        "last_history = GREATEST(agent_summary.last_history, excluded.last_history)"
+    )
+    removed = (
+        f"UPDATE agent_summary s SET {counter} = s.{counter} - o.n, "
+        "reward_sum = s.reward_sum - o.total FROM "
+        f"(SELECT agent_name, COUNT(*) AS n, SUM({reward}) AS total FROM old_rows "
+        "GROUP BY agent_name) o WHERE s.agent_name = o.agent_name"
+    )
+    changed = (
+        "UPDATE agent_summary s SET reward_sum = s.reward_sum + d.delta FROM "
+        "(SELECT n.agent_name, SUM(n.reward - o.reward) AS delta FROM new_rows n "
+        "JOIN old_rows o ON o.id = n.id GROUP BY n.agent_name) d "
+        "WHERE s.agent_name = d.agent_name"
+    )
+    bodies = [("added", "INSERT", "NEW TABLE AS new_rows", added)]
+    bodies.append(("removed", "DELETE", "OLD TABLE AS old_rows", removed))
+    if table == "agent_rewards":
+        bodies.append(("changed", "UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows", changed))
+    statements = []
+    for suffix, event, transition, body in bodies:
+        name = f"rlm_{counter}_{suffix}"
+        statements.append(
+            f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$ BEGIN {body}; "
+            "RETURN NULL; END $$ LANGUAGE plpgsql"
+        )
+        statements.append(
+            f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {transition} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
+        )
+    return statements
+
+
+def _backfill_summary(connection: sa.Connection) -> None:
+    """Count the history rows already stored into ``agent_summary``."""
+    connection.exec_driver_sql(
+        """INSERT INTO agent_summary
+        (agent_name, decisions, interactions, rewards, reward_sum, last_history)
+        SELECT n.agent_name,
+            (SELECT COUNT(*) FROM agent_decisions d WHERE d.agent_name = n.agent_name),
+            (SELECT COUNT(*) FROM agent_interactions i WHERE i.agent_name = n.agent_name),
+            (SELECT COUNT(*) FROM agent_rewards r WHERE r.agent_name = n.agent_name),
+            COALESCE((SELECT SUM(r.reward) FROM agent_rewards r
+                      WHERE r.agent_name = n.agent_name), 0),
+            (SELECT MAX(t.stamp) FROM (
+                SELECT MAX(timestamp) AS stamp FROM agent_decisions d
+                    WHERE d.agent_name = n.agent_name
+                UNION ALL SELECT MAX(timestamp) FROM agent_interactions i
+                    WHERE i.agent_name = n.agent_name
+                UNION ALL SELECT MAX(timestamp) FROM agent_rewards r
+                    WHERE r.agent_name = n.agent_name) t)
+        FROM (SELECT agent_name FROM agent_decisions
+              UNION SELECT agent_name FROM agent_interactions
+              UNION SELECT agent_name FROM agent_rewards) n"""
+    )
+
+
+#: Numbered snapshots of an agent's learned state (rlmemory.ops.versions), compressed.
+agent_versions = sa.Table(
+    "agent_versions",
+    metadata,
+    sa.Column("agent_name", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("created", Real, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
 )
 
 rlmemory_meta = sa.Table(
@@ -165,6 +311,7 @@ AGENT_TABLES = (
     agent_rewards,
     agent_interactions,
     agent_decisions,
+    agent_versions,
 )
 
 #: The seed's five relations, with the seed's exact DDL (what version 0 looks like).
@@ -263,6 +410,8 @@ def create_schema(connection: sa.Connection) -> None:
     """Create the current schema in a database that has none of it."""
     metadata.create_all(connection)
     connection.exec_driver_sql(q_tables_view_sql(connection.dialect.name))
+    for statement in summary_trigger_sql(connection.dialect.name):
+        connection.exec_driver_sql(statement)
     _write_version(connection, SCHEMA_VERSION)
 
 
@@ -365,6 +514,17 @@ def _migrate_seed_to_v1(connection: sa.Connection) -> None:
     connection.exec_driver_sql(q_tables_view_sql(connection.dialect.name))
 
 
+def _add_versions(connection: sa.Connection) -> None:
+    """Version 1 -> 2: agent_versions, agent_decisions.version, agent_summary."""
+    agent_versions.create(connection, checkfirst=True)
+    _add_missing_columns(connection, agent_decisions)
+    agent_summary.create(connection, checkfirst=True)
+    connection.exec_driver_sql("DELETE FROM agent_summary")
+    _backfill_summary(connection)
+    for statement in summary_trigger_sql(connection.dialect.name):
+        connection.exec_driver_sql(statement)
+
+
 #: Ordered steps; ``MIGRATIONS[i]`` goes from version i to i + 1.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -373,6 +533,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         _migrate_seed_to_v1,
         "seed layout: Q-tables JSON -> q_values rows + q_tables view; decision ids, "
         "feedback bookkeeping, propensities, arrays, schema metadata",
+    ),
+    Migration(
+        1,
+        2,
+        _add_versions,
+        "versions of learned state (agent_versions), the version each decision was made "
+        "under, per-agent history counters (agent_summary, kept by triggers)",
     ),
 )
 
