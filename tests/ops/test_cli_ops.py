@@ -187,3 +187,19 @@ def test_keys_rotate_re_encrypts_the_store(tmp_path):
         env={"RLMEMORY_KEY_FILE": str(old_key)},
     )
     assert stale.exit_code == 1 and "written with key" in stale.output
+
+
+def test_correct_and_delete_history_rows(db):
+    with open_store(db) as store:
+        first, second = (row["id"] for row in reversed(store.get_agent_rewards("router")))
+        interaction = store.get_agent_interactions("router")[0]["id"]
+    corrected = invoke("correct-reward", str(first), "0.5", "--db", db)
+    assert corrected.exit_code == 0, corrected.output
+    assert "0.75 -> 0.5" in corrected.output
+    assert invoke("delete-reward", str(second), "--db", db).exit_code == 0
+    assert invoke("delete-interaction", str(interaction), "--db", db).exit_code == 0
+    with open_store(db) as store:
+        assert [row["reward"] for row in store.get_agent_rewards("router")] == [0.5]
+        assert store.get_agent_interactions("router") == []
+    missing = runner.invoke(app, ["delete-reward", "999", "--db", db])
+    assert missing.exit_code == 1 and "no reward with id 999" in missing.output

@@ -18,12 +18,15 @@ from rlmemory.cli.app import app
 from rlmemory.cli.common import DbOption, console, opened_store, reported_errors, resolve_db
 from rlmemory.ops import backup as backups
 from rlmemory.ops import export as exports
-from rlmemory.ops import retention, versions
+from rlmemory.ops import history, retention, versions
 from rlmemory.ops.crypto import new_key_file
 
 __all__ = [
     "backup_command",
     "checkpoint_command",
+    "correct_reward_command",
+    "delete_interaction_command",
+    "delete_reward_command",
     "diff_command",
     "export_command",
     "keys_new",
@@ -188,6 +191,44 @@ def rollback_command(
         f"{outcome.saved_before}, the restored state version {outcome.new_version}. "
         "Restart running coordinators (or call reload()) to use it."
     )
+
+
+# --------------------------------------------------------- correcting history
+@app.command("correct-reward")
+def correct_reward_command(
+    reward_id: int = typer.Argument(..., help="Id of the reward row."),
+    value: float = typer.Argument(..., help="The correct reward."),
+    db: str | None = DbOption,
+) -> None:
+    """Correct a recorded reward (and the decision that learned it)."""
+    with opened_store(db) as store:
+        before = history.correct_reward(store, reward_id, value)
+    console.print(
+        f"Reward {reward_id} of {before['agent_name']}: {before['reward']:g} -> {value:g}. "
+        "Relearn from a version before it (rlmemory.ops.history.relearn) to update the learner."
+    )
+
+
+@app.command("delete-reward")
+def delete_reward_command(
+    reward_id: int = typer.Argument(..., help="Id of the reward row."),
+    db: str | None = DbOption,
+) -> None:
+    """Delete a recorded reward; a decision that learned it stops counting it."""
+    with opened_store(db) as store:
+        before = history.delete_reward(store, reward_id)
+    console.print(f"Deleted reward {reward_id} ({before['reward']:g}) of {before['agent_name']}.")
+
+
+@app.command("delete-interaction")
+def delete_interaction_command(
+    interaction_id: int = typer.Argument(..., help="Id of the interaction row."),
+    db: str | None = DbOption,
+) -> None:
+    """Delete a recorded interaction (request, response, feedback)."""
+    with opened_store(db) as store:
+        before = history.delete_interaction(store, interaction_id)
+    console.print(f"Deleted interaction {interaction_id} of {before['agent_name']}.")
 
 
 # ------------------------------------------------------------------- pruning
