@@ -28,10 +28,15 @@ def test_rating_maps_one_to_five_linearly_onto_unit_interval(feedback, expected)
     assert user_satisfaction(feedback) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("rating", [0, 5.5, -1, "9/5"])
+@pytest.mark.parametrize("rating", [0, 5.5, -1, {"rating": 9}])
 def test_rating_outside_one_to_five_is_rejected(rating):
     with pytest.raises(ValueError, match="between 1 and 5"):
         RewardSystem(None).compute_reward(rating, INSTANT)
+
+
+@pytest.mark.parametrize("text", ["0", "9/5", "6 stars"])
+def test_text_that_looks_like_an_out_of_range_rating_is_read_as_neutral_text(text):
+    assert user_satisfaction(text) == pytest.approx(0.5)
 
 
 def test_negated_praise_is_negative_and_negated_blame_mildly_positive():

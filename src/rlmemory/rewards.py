@@ -6,8 +6,8 @@ A reward is the weighted mean of three components, each in [0, 1]:
     From the feedback. A rating 1–5 maps linearly to [0, 1] (1 -> 0.0, 3 -> 0.5,
     5 -> 1.0). A text is scored by a small negation-aware sentiment lexicon (see
     :func:`text_sentiment`). A text that is only a rating (``"4"``, ``"4/5"``,
-    ``"4 stars"``) counts as that rating. With no feedback, satisfaction is a
-    neutral 0.5.
+    ``"4 stars"``) counts as that rating; one outside 1–5 (``"0"``) is read as plain
+    text. With no feedback, satisfaction is a neutral 0.5.
 ``task_completion``
     ``success_rate`` (a number in [0, 1]), else ``task_completed`` or ``success``
     (bools; 1.0 or 0.0). Neither given: neutral 0.5.
@@ -190,8 +190,11 @@ def _number(value: object, field: str) -> float:
 
 
 def _satisfaction_from_text(text: str, field: str) -> float:
+    # Feedback texts come from users and from hand-edited rows: a text that looks like
+    # a rating but lies outside 1-5 ("0", "9/5") is read as plain text, never an error,
+    # so one odd row cannot block batch learning.
     match = _RATING_TEXT.match(text)
-    if match:
+    if match and 1.0 <= float(match.group(1)) <= 5.0:
         return rating_satisfaction(float(match.group(1)), field)
     return 0.5 + 0.5 * text_sentiment(text)
 
