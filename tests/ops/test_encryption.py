@@ -123,3 +123,19 @@ def test_key_rotation_re_encrypts_everything(make_store, tmp_path):
         assert SECRET in rotated.get_agent_interaction(interaction)["request"]
     with pytest.raises(EncryptionKeyError):
         make_store(encryption_key=old_key)
+
+
+def test_version_payloads_are_encrypted_when_asked(make_store):
+    from rlmemory.ops.crypto import is_encrypted_bytes
+    from rlmemory.ops.versions import checkpoint, get_version
+
+    key = generate_key()
+    with make_store(encryption_key=key, encrypt_payloads=True) as store:
+        store.save_q_values("router", {"secret-state": {"a": 1.0}})
+        checkpoint(store, "router")
+        with store.snapshot() as read_table:
+            (stored,) = list(read_table("agent_versions"))
+        assert is_encrypted_bytes(stored["payload"])
+        assert get_version(store, "router", 1).state.q_table == {"secret-state": {"a": 1.0}}
+    with make_store() as keyless, pytest.raises(EncryptionKeyError, match="no key"):
+        get_version(keyless, "router", 1)
