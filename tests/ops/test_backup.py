@@ -208,3 +208,20 @@ def test_backup_under_four_writers_restores_a_consistent_snapshot(
             assert q_values[worker] == float(max(sequences))
     finally:
         restored.close()
+
+
+def test_an_encrypted_backup_restores_only_into_a_store_with_its_key(make_store, tmp_path):
+    from rlmemory.errors import EncryptionKeyError
+    from rlmemory.ops.crypto import generate_key
+
+    key = generate_key()
+    with make_store(encryption_key=key) as source:
+        source.save_agent_interaction("router", "secret request", "reply")
+        backup(source, tmp_path / "encrypted.tar")
+    with open_store(str(tmp_path / "keyless.db")) as keyless:
+        with pytest.raises(EncryptionKeyError, match="encrypted with key"):
+            restore(tmp_path / "encrypted.tar", keyless)
+        assert keyless.list_agents() == []
+    with open_store(str(tmp_path / "keyed.db"), encryption_key=key) as keyed:
+        restore(tmp_path / "encrypted.tar", keyed)
+        assert keyed.get_agent_interactions("router")[0]["request"] == "secret request"

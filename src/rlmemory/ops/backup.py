@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlmemory.errors import CorruptStoreError, SchemaVersionError
+from rlmemory.errors import CorruptStoreError, EncryptionKeyError, SchemaVersionError
+from rlmemory.ops.crypto import encrypted_key_id
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, Row
 
 ARCHIVE_FORMAT = "rlmemory-archive"
@@ -430,15 +431,32 @@ def restore(
             )
         if existing_agents:
             target.clear_data(keep_versions=True)
+        key_ids: set[str] = set()
         for table in target.backup_tables():
             rows = tables.get(table)
             if rows is None:
                 continue
             if table == "agent_versions" and existing_agents:
-                counts[table] = target.load_rows(table, _new_versions(target, rows))
-            else:
-                counts[table] = target.load_rows(table, rows)
+                rows = _new_versions(target, rows)
+            counts[table] = target.load_rows(table, _noting_key_ids(rows, key_ids))
+        if key_ids and target.encryption_key_id not in key_ids:
+            # Raising here rolls the whole restore back: nothing is left half-readable.
+            raise EncryptionKeyError(
+                f"{source} holds values encrypted with key {', '.join(sorted(key_ids))}; "
+                f"open {target.location} with that key to restore it",
+                target.location,
+            )
     return RestoreReport(source, target.location, counts, saved)
+
+
+def _noting_key_ids(rows: Iterable[Row], key_ids: set[str]) -> Iterator[Row]:
+    """Pass rows through, collecting the key ids of encrypted values."""
+    for row in rows:
+        for value in row.values():
+            kid = encrypted_key_id(value) if isinstance(value, str | bytes) else None
+            if kid is not None:
+                key_ids.add(kid)
+        yield row
 
 
 def _new_versions(target: MemoryStore, rows: Iterable[Row]) -> Iterator[Row]:

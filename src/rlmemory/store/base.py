@@ -343,6 +343,11 @@ class MemoryStore(abc.ABC):
         """The SQLite database file, for SQLite stores; None otherwise."""
         return None
 
+    @property
+    def encryption_key_id(self) -> str | None:
+        """The id of the key this store encrypts with (None when it does not encrypt)."""
+        return None
+
     # -------------------------------------------------------------- transactions
     @abc.abstractmethod
     def transaction(self) -> contextlib.AbstractContextManager[None]:

@@ -604,6 +604,11 @@ class FileOperations:
         check_storable_text(text, field)
         return text_fragment(self._seal_text(text), field)
 
+    @property
+    def encryption_key_id(self) -> str | None:
+        cipher = self._cipher  # type: ignore[attr-defined]
+        return None if cipher is None else cipher.key_id
+
     def _seal_text(self, text: str) -> str:
         cipher = self._cipher  # type: ignore[attr-defined]
         if cipher is not None:

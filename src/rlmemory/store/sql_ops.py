@@ -633,6 +633,11 @@ class SqlOperations:
             raise ValueError(f"{field} contains a NUL character, which the SQL store cannot hold")
         return text
 
+    @property
+    def encryption_key_id(self) -> str | None:
+        cipher = self._cipher  # type: ignore[attr-defined]
+        return None if cipher is None else cipher.key_id
+
     def _seal_text(self, text: str) -> str:
         cipher = self._cipher  # type: ignore[attr-defined]
         if cipher is not None:
