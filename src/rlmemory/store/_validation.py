@@ -139,7 +139,9 @@ def check_q_table(q_table: object, field: str = "q_table") -> QTable:
     ValueError: q_table['s']['a'] must be a finite number, got inf
     """
     if not isinstance(q_table, Mapping):
-        raise TypeError(f"{field} must be a mapping of state to actions, not {type(q_table).__name__}")
+        raise TypeError(
+            f"{field} must be a mapping of state to actions, not {type(q_table).__name__}"
+        )
     clean: QTable = {}
     for state, actions in q_table.items():
         if not isinstance(state, str):
@@ -152,7 +154,9 @@ def check_q_table(q_table: object, field: str = "q_table") -> QTable:
         row: dict[str, float] = {}
         for action, value in actions.items():
             if not isinstance(action, str):
-                raise TypeError(f"{field}[{state!r}] action keys must be str, not {type(action).__name__}")
+                raise TypeError(
+                    f"{field}[{state!r}] action keys must be str, not {type(action).__name__}"
+                )
             row[action] = check_finite(value, f"{field}[{state!r}][{action!r}]")
         if row:
             clean[state] = row
