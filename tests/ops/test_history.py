@@ -125,3 +125,26 @@ def test_correction_keeps_the_coordinators_reward_record_and_only_the_learned_va
     retracted = store.get_agent_decision(decision)["reward"]
     assert retracted["status"] == "retracted" and retracted["value"] is None
     assert retracted["retracted_value"] == 0.25 and retracted["interaction_id"] == 7
+
+
+def test_agent_stats_follow_corrections_deletions_and_pruning(store):
+    from rlmemory.ops.retention import RetentionPolicy, TableRule, prune
+
+    ids = [store.save_agent_reward("router", value, {}) for value in (0.2, 0.4, 0.6)]
+    store.save_agent_decision("router", "s", "a", {}, None)
+    correct_reward(store, ids[0], 1.0)
+    stats = store.agent_stats("router")
+    assert (stats["rewards"], stats["mean_reward"]) == (3, pytest.approx(2.0 / 3))
+    delete_reward(store, ids[1])
+    stats = store.agent_stats("router")
+    assert (stats["rewards"], stats["mean_reward"]) == (2, pytest.approx(0.8))
+    prune(store, "router", RetentionPolicy(rewards=TableRule(max_rows=1)))
+    stats = store.agent_stats("router")
+    assert (stats["rewards"], stats["mean_reward"], stats["decisions"]) == (
+        1,
+        pytest.approx(0.6),
+        1,
+    )
+    assert store.count_agent_decisions("router") == 1
+    prune(store, "router", RetentionPolicy(rewards=TableRule(max_rows=0)))
+    assert store.agent_stats("router")["mean_reward"] is None
