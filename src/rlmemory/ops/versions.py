@@ -19,6 +19,21 @@ after it.
 ('greeting', 'search', 0.7)
 >>> AgentState.from_payload(after.to_payload()) == after
 True
+
+With a store:
+
+>>> import tempfile, os
+>>> from rlmemory.store import open_store
+>>> with open_store(os.path.join(tempfile.mkdtemp(), "memory.db")) as store:
+...     store.save_q_values("router", {"greeting": {"search": 0.2}})
+...     first = checkpoint(store, "router", "before training")
+...     store.save_q_values("router", {"greeting": {"search": 0.9}})
+...     outcome = rollback(store, "router", first)
+...     notes = [info.note for info in list_versions(store, "router")]
+...     store.get_q_table("router")
+{'greeting': {'search': 0.2}}
+>>> notes
+['before training', 'auto: before rollback to version 1', 'rollback to version 1']
 """
 
 from __future__ import annotations
@@ -426,6 +441,13 @@ class AutoCheckpoint:
     Learners or the coordinator call :meth:`maybe_checkpoint` after each update; it
     returns the new version number when one was taken, else ``None``. The count lives
     in this object (each process counts its own updates).
+
+    >>> import tempfile, os
+    >>> from rlmemory.store import open_store
+    >>> with open_store(os.path.join(tempfile.mkdtemp(), "memory.db")) as store:
+    ...     auto = AutoCheckpoint(store, "router", every=2)
+    ...     [auto.maybe_checkpoint() for _ in range(5)]
+    [None, 1, None, 2, None]
     """
 
     def __init__(self, store: MemoryStore, agent_name: str, every: int) -> None:
