@@ -412,11 +412,20 @@ def test_learn_from_batch_skips_interactions_without_a_decision(db: Any) -> None
     assert db.get_agent_interaction(interaction_id)["feedback_learned"] is True
 
 
+class StrictRewardSystem(RewardSystem):
+    """A user's reward system that refuses feedback it does not understand."""
+
+    def compute_reward(self, feedback: Any, performance_metrics: Any) -> Any:
+        if feedback == "unscorable":
+            raise ValueError("feedback 'unscorable' cannot be scored")
+        return super().compute_reward(feedback, performance_metrics)
+
+
 def test_learn_from_batch_skips_feedback_the_reward_system_cannot_score(db: Any) -> None:
-    coordinator = make_coordinator(db, seed=22)
+    coordinator = make_coordinator(db, seed=22, reward_system=StrictRewardSystem(db))
     bad = run(coordinator.process_request("Find information on tea"))
     good = run(coordinator.process_request("Find information on bees"))
-    db.set_interaction_feedback(bad["interaction_id"], "7")  # a rating outside 1-5
+    db.set_interaction_feedback(bad["interaction_id"], "unscorable")
     db.set_interaction_feedback(good["interaction_id"], "4")
     outcome = run(coordinator.learn_from_batch())
     assert outcome == {"status": "success", "interactions_processed": 1, "interactions_skipped": 1}
@@ -427,6 +436,20 @@ def test_learn_from_batch_skips_feedback_the_reward_system_cannot_score(db: Any)
         if row["reward_components"]["source"] == "feedback"
     ]
     assert feedback_rewards == [good["decision_id"]]
+
+
+def test_learn_from_batch_reads_an_out_of_range_rating_text_as_plain_text(db: Any) -> None:
+    coordinator = make_coordinator(db, seed=22)
+    result = run(coordinator.process_request("Find information on tea"))
+    db.set_interaction_feedback(result["interaction_id"], "7")
+    outcome = run(coordinator.learn_from_batch())
+    assert outcome == {"status": "success", "interactions_processed": 1, "interactions_skipped": 0}
+    feedback_rows = [
+        row
+        for row in db.get_agent_rewards("rl_coordinator", 10)
+        if row["reward_components"]["source"] == "feedback"
+    ]
+    assert [row["reward_components"]["user_satisfaction"] for row in feedback_rows] == [0.5]
 
 
 def test_feedback_given_as_a_mapping_is_scored_and_stored_as_json(db: Any) -> None:

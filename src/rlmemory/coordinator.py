@@ -416,7 +416,7 @@ class RLCoordinatorAgent:
         Finds feedback however it was written (this API, another process, plain SQL
         into ``agent_interactions.feedback``), oldest first, and learns each exactly
         once, also across restarts. Interactions without a stored decision, and
-        feedback the reward system cannot score (a rating of 7, say), cannot be
+        feedback the reward system cannot score (a custom reward system may refuse some), cannot be
         credited: they are marked learned, logged, and counted as skipped.
         Returns ``{"status": "success", "interactions_processed": n, "interactions_skipped": k}``.
         """
