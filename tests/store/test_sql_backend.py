@@ -594,3 +594,17 @@ def test_unreachable_postgresql_server_is_a_store_error_naming_the_masked_url() 
         MemoryDatabase("postgresql://someone:secret@127.0.0.1:1/nothing?connect_timeout=2")
     assert "secret" not in str(caught.value)
     assert "127.0.0.1:1" in str(caught.value)
+
+
+def test_wal_autocheckpoint_is_configured_on_the_held_connection(tmp_path: Path) -> None:
+    with MemoryDatabase(tmp_path / "m.db", sqlite_wal_autocheckpoint=1234) as db:
+        db.save_q_values("router", {"s": {"a": 1.0}})
+        assert db._dbapi.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1234
+    with MemoryDatabase(tmp_path / "m.db") as db:
+        assert db._dbapi.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 4000
+
+
+@pytest.mark.parametrize("pages", [0, -5])
+def test_wal_autocheckpoint_must_be_positive(tmp_path: Path, pages: int) -> None:
+    with pytest.raises(ValueError, match="sqlite_wal_autocheckpoint"):
+        MemoryDatabase(tmp_path / "m.db", sqlite_wal_autocheckpoint=pages)

@@ -119,7 +119,9 @@ class MemoryDatabase(SqlOperations, MemoryStore):
     ``postgresql+psycopg://user:password@host:port/dbname`` (``postgresql://`` works
     too). ``busy_timeout`` is how many seconds a write waits for other processes'
     locks before :class:`rlmemory.errors.StoreBusyError`; ``sqlite_cache_mb`` sizes
-    SQLite's page cache for this connection.
+    SQLite's page cache for this connection; ``sqlite_wal_autocheckpoint`` is how many
+    WAL pages a commit may leave before it copies them back into the database file
+    (SQLite's own default is 1,000; ours is 4,000, see ``docs/store-sql.md``).
 
     ``encryption_key`` (raw bytes, urlsafe base64 text, or a ``Path`` to a key file;
     else ``$RLMEMORY_KEY``, ``key_file``, ``$RLMEMORY_KEY_FILE``) turns on AES-GCM
@@ -134,6 +136,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         *,
         busy_timeout: float = 60.0,
         sqlite_cache_mb: int = 64,
+        sqlite_wal_autocheckpoint: int = 4000,
         encryption_key: Any = None,
         key_file: str | os.PathLike[str] | None = None,
         encrypt_payloads: bool = False,
@@ -150,6 +153,9 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         self._store_key_id: str | None = None
         self._busy_timeout = busy_timeout
         self._sqlite_cache_kb = check_limit(sqlite_cache_mb, "sqlite_cache_mb") * 1024
+        self._wal_autocheckpoint = check_limit(
+            sqlite_wal_autocheckpoint, "sqlite_wal_autocheckpoint"
+        )
         self._dialect_name = "sqlite" if self._sqlite_path is not None else "postgresql"
         self._sql = driver_sql_for(self._dialect_name)
         self._lock = threading.RLock()
@@ -179,6 +185,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         )
         timeout_ms = int(self._busy_timeout * 1000)
         cache_kb = self._sqlite_cache_kb
+        wal_autocheckpoint = self._wal_autocheckpoint
 
         @sa.event.listens_for(engine, "connect")
         def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -189,6 +196,11 @@ class MemoryDatabase(SqlOperations, MemoryStore):
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute(f"PRAGMA cache_size = -{cache_kb}")
+            # One learning step writes ~12 pages (decision, interaction, reward, Q-value
+            # and their indexes); at SQLite's default of 1,000 pages every ~85th request
+            # pays a ~4 ms checkpoint, which is the p99. At 4,000 pages one request in
+            # ~330 pays ~20 ms instead: the same total, out of the p99.
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {wal_autocheckpoint}")
             cursor.close()
 
         return engine
