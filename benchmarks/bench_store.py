@@ -73,6 +73,7 @@ def bare_sqlite(path: Path, table: dict[str, dict[str, float]]) -> sqlite3.Conne
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute("PRAGMA synchronous = NORMAL")
     connection.execute(f"PRAGMA cache_size = -{CACHE_MB * 1024}")
+    connection.execute("PRAGMA wal_autocheckpoint = 4000")  # as MemoryDatabase's default
     connection.execute(BARE_TABLE)
     now = time.time()
     connection.executemany(
