@@ -706,3 +706,42 @@ def test_loop_works_on_every_backend(store: Any) -> None:
     assert run(coordinator.learn_from_batch())["interactions_processed"] == 0
     assert store.count_agent_decisions("rl_coordinator") == 2
     assert len(store.get_agent_rewards("rl_coordinator", 10)) == 4
+
+
+# ----------------------------------------------------------------- versions
+def test_checkpoint_every_takes_versions_that_later_decisions_record(db: Any) -> None:
+    from rlmemory.ops.versions import get_version, list_versions
+
+    coordinator = make_coordinator(db, seed=5, checkpoint_every=4)
+    results = [run(coordinator.process_request(f"Find information on topic {i}")) for i in range(8)]
+    learned_after_eight = db.get_q_table("rl_coordinator")
+    results.append(run(coordinator.process_request("Find information on topic 8")))
+
+    versions = [info.version for info in list_versions(db, "rl_coordinator")]
+    assert versions == [1, 2]
+    assert get_version(db, "rl_coordinator", 2).state.q_table == learned_after_eight
+    # version 1 was taken after the 4th update, so the 5th decision was made under it
+    recorded = [db.get_agent_decision(r["decision_id"])["version"] for r in results]
+    assert recorded == [None] * 4 + [1] * 4 + [2]
+
+
+def test_rollback_restores_the_version_and_the_learner_uses_it_at_once(db: Any) -> None:
+    from rlmemory.ops.versions import get_version
+
+    coordinator = make_coordinator(db, seed=6, checkpoint_every=3)
+    for i in range(3):
+        run(coordinator.process_request(f"Find information on topic {i}"))
+    saved = get_version(db, "rl_coordinator", 1).state.q_table
+    for i in range(6):
+        run(coordinator.process_request(f"Analyse the numbers {i} 4 5 6"))
+    assert db.get_q_table("rl_coordinator") != saved
+
+    coordinator.rollback(1)
+
+    assert db.get_q_table("rl_coordinator") == saved
+    assert coordinator.rl_agent.q_table == saved
+
+
+def test_checkpoint_every_must_be_a_positive_integer(db: Any) -> None:
+    with pytest.raises(ValueError, match="every must be a positive integer"):
+        make_coordinator(db, checkpoint_every=0)

@@ -127,6 +127,9 @@ class RLCoordinatorAgent:
       decision waits for :meth:`reward` or :meth:`update_from_feedback`, and when the
       window passes :meth:`apply_expired_rewards` learns ``default_reward`` instead
       (``None``: the reward computed from the sub-agent's outcome alone).
+    * ``checkpoint_every`` — take a numbered version of the learned state every N
+      learning updates (:mod:`rlmemory.ops.versions`); decisions record the version
+      they were made under. :meth:`rollback` restores a version and reloads the learner.
     * Other keyword arguments go to the learner (for example ``exploration_rate``).
     """
 
@@ -145,6 +148,7 @@ class RLCoordinatorAgent:
         subagent_timeout: float | None = 30.0,
         reward_wait: float | None = None,
         default_reward: float | None = None,
+        checkpoint_every: int | None = None,
         **learner_options: Any,
     ) -> None:
         if not isinstance(name, str) or not name:
@@ -176,6 +180,13 @@ class RLCoordinatorAgent:
             state_extractor = make_state_extractor(model)
         self.state_extractor = state_extractor
         self.rl_agent = self._build_learner(learner_options)
+        self._auto_checkpoint = None
+        if checkpoint_every is not None:
+            from rlmemory.ops.versions import AutoCheckpoint
+
+            self._auto_checkpoint = AutoCheckpoint(db, name, checkpoint_every)
+        self._updates_in_unit = 0
+        self._unit_depth = 0
         self._entropy = seed if seed is not None else int(np.random.SeedSequence().entropy)
         self._next_decision_index = db.count_agent_decisions(name)
         self._index_needs_recount = False
@@ -324,7 +335,7 @@ class RLCoordinatorAgent:
                 self.db.save_agent_reward(
                     self.name, outcome_reward, {**components, "source": "outcome"}, decision_id
                 )
-                self.rl_agent.learn(observation, choice.action, outcome_reward)
+                self._learn(observation, choice.action, outcome_reward)
         if self.reward_wait is not None:
             heapq.heappush(self._pending, (reward_json["deadline"], decision_id))
         return {
@@ -578,7 +589,7 @@ class RLCoordinatorAgent:
             reward_json["late_rewards"] = late
             learned = False
         else:
-            self.rl_agent.learn(_observation_of(decision), decision["selected_action"], value)
+            self._learn(_observation_of(decision), decision["selected_action"], value)
             status = "defaulted" if source == "default" else "observed"
             reward_json.update(status=status, value=value, source=source, rewarded_at=now)
             learned = True
@@ -593,12 +604,39 @@ class RLCoordinatorAgent:
         transaction rolls back (in the block or at commit), those parameters no
         longer match the store, so they are re-read from it.
         """
+        self._unit_depth += 1
         try:
             with self.db.transaction():
                 yield
         except BaseException:
+            self._updates_in_unit = 0
             self.rl_agent.reload()
             raise
+        finally:
+            self._unit_depth -= 1
+        if self._unit_depth == 0 and self._updates_in_unit:
+            # Checkpoint only what is committed: after the outermost unit of work.
+            updates, self._updates_in_unit = self._updates_in_unit, 0
+            if self._auto_checkpoint is not None:
+                self._auto_checkpoint.maybe_checkpoint(updates)
+
+    def _learn(self, observation: Any, action: str, reward: float) -> None:
+        """One learning update of the taken action, counted for automatic checkpoints."""
+        self.rl_agent.learn(observation, action, reward)
+        self._updates_in_unit += 1
+
+    def rollback(self, version: int) -> Any:
+        """Restore the learned state of ``version`` and reload the learner from it.
+
+        The current state is kept as a new version first and the restored one is added
+        as another (:func:`rlmemory.ops.versions.rollback`): history is never rewritten.
+        """
+        from rlmemory.ops.versions import rollback
+
+        try:
+            return rollback(self.db, self.name, version)
+        finally:
+            self.rl_agent.reload()
 
 
 async def create_rl_agent_architecture(
