@@ -43,6 +43,8 @@ from rlmemory.store._fileio import (
     repair_torn_tail,
 )
 from rlmemory.store._filerows import all_rows, public_reward
+from rlmemory.store._operations import BACKUP_TABLES, UnknownRewardError
+from rlmemory.store._sealing import SealedValues
 from rlmemory.store._validation import (
     check_agent_name,
     check_finite,
@@ -55,18 +57,6 @@ from rlmemory.store.base import HISTORY_TABLES, Row
 VERSIONS_FILE = "versions.jsonl"
 VERSIONS_DATA_FILE = "versions.data.jsonl"
 
-#: The SQL store's table names, in load order; the file store produces the same rows.
-BACKUP_TABLES = (
-    "q_agents",
-    "q_values",
-    "policy_params",
-    "learner_arrays",
-    "agent_decisions",
-    "agent_rewards",
-    "agent_interactions",
-    "agent_versions",
-    "q_tables_unmigrated",
-)
 _HISTORY_FOR = {
     "agent_rewards": ("rewards", "rewards.jsonl"),
     "agent_interactions": ("interactions", "interactions.jsonl"),
@@ -83,21 +73,13 @@ _JSON_COLUMNS = {
 }
 
 
-class UnknownRewardError(LookupError):
-    """No reward with this id exists in this store."""
-
-    def __init__(self, reward_id: object) -> None:
-        super().__init__(f"no reward with id {reward_id!r}")
-        self.reward_id = reward_id
-
-
 def _files() -> Any:
     from rlmemory.store import files
 
     return files
 
 
-class FileOperations:
+class FileOperations(SealedValues):
     """Operations methods of FileBackedMemoryDatabase (see the MemoryStore contract)."""
 
     location: str
@@ -604,39 +586,6 @@ class FileOperations:
         check_storable_text(text, field)
         return text_fragment(self._seal_text(text), field)
 
-    @property
-    def encryption_key_id(self) -> str | None:
-        cipher = self._cipher  # type: ignore[attr-defined]
-        return None if cipher is None else cipher.key_id
-
-    def _seal_text(self, text: str) -> str:
-        cipher = self._cipher  # type: ignore[attr-defined]
-        if cipher is not None:
-            return cipher.encrypt_text(text)
-        if self._store_key_id is not None:  # type: ignore[attr-defined]
-            from rlmemory.ops.crypto import missing_key_error
-
-            raise missing_key_error(self.location, self._store_key_id)  # type: ignore[attr-defined]
-        return text
-
-    def _open_text(self, value: Any) -> Any:
-        from rlmemory.ops.crypto import reveal_text
-
-        if not isinstance(value, str):
-            return value
-        return reveal_text(value, self._cipher, self.location)  # type: ignore[attr-defined]
-
-    def _seal_payload(self, payload: bytes) -> bytes:
-        cipher = self._cipher  # type: ignore[attr-defined]
-        if cipher is None or not self._encrypt_payloads:  # type: ignore[attr-defined]
-            return payload
-        return cipher.encrypt_bytes(payload)
-
-    def _open_payload(self, payload: bytes) -> bytes:
-        from rlmemory.ops.crypto import reveal_bytes
-
-        return reveal_bytes(payload, self._cipher, self.location)  # type: ignore[attr-defined]
-
     def reencrypt(self, cipher: Any) -> tuple[int, int]:
         files = _files()
         changed_rows = written = 0
@@ -668,7 +617,7 @@ class FileOperations:
                 if rows:
                     self._replace(path, b"".join(encode_line(row) for row in rows))  # type: ignore[attr-defined]
                     changed_rows += len(rows)
-                if self._encrypt_payloads:  # type: ignore[attr-defined]
+                if self._encrypt_payloads:
                     data_path = folder / VERSIONS_DATA_FILE
                     records = [record for _, record in iter_records_forward(data_path)]
                     for record in records:
@@ -681,8 +630,8 @@ class FileOperations:
                         self._replace(data_path, b"".join(encode_line(r) for r in records))  # type: ignore[attr-defined]
                         changed_rows += len(records)
             self._write_meta(encryption_key_id=cipher.key_id)
-        self._cipher = cipher  # type: ignore[attr-defined]
-        self._store_key_id = cipher.key_id  # type: ignore[attr-defined]
+        self._cipher = cipher
+        self._store_key_id = cipher.key_id
         return changed_rows, written
 
     def _write_meta(self, **changes: Any) -> None:

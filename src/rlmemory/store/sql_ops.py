@@ -19,6 +19,8 @@ import sqlalchemy as sa
 
 from rlmemory.errors import UnknownInteractionError
 from rlmemory.store import sql_schema as schema
+from rlmemory.store._operations import BACKUP_TABLES, UnknownRewardError
+from rlmemory.store._sealing import SealedValues
 from rlmemory.store._validation import (
     check_agent_name,
     check_finite,
@@ -26,21 +28,8 @@ from rlmemory.store._validation import (
     check_text,
     to_json,
 )
-from rlmemory.store.base import Row
+from rlmemory.store.base import HISTORY_TABLES, Row
 
-#: Tables of a backup, in load order, with the columns that identify a row.
-_BACKUP_TABLES = (
-    "q_agents",
-    "q_values",
-    "policy_params",
-    "learner_arrays",
-    "agent_decisions",
-    "agent_rewards",
-    "agent_interactions",
-    "agent_versions",
-    "q_tables_unmigrated",
-)
-HISTORY_TABLES = ("rewards", "interactions", "decisions")
 _HISTORY = {
     "rewards": schema.agent_rewards,
     "interactions": schema.agent_interactions,
@@ -51,15 +40,7 @@ _DUMP_BATCH = 5000
 _VALUES_PER_STATEMENT = 500
 
 
-class UnknownRewardError(LookupError):
-    """No reward with this id exists in this store."""
-
-    def __init__(self, reward_id: object) -> None:
-        super().__init__(f"no reward with id {reward_id!r}")
-        self.reward_id = reward_id
-
-
-class SqlOperations:
+class SqlOperations(SealedValues):
     """Operations methods of MemoryDatabase (see :class:`rlmemory.store.base.MemoryStore`)."""
 
     location: str
@@ -342,25 +323,7 @@ class SqlOperations:
                     f"reward_components must be a mapping, not {type(reward_components).__name__}"
                 )
             values["reward_components"] = to_json(reward_components, "reward_components")
-        table = schema.agent_rewards
-        name = "update_reward_" + "_".join(sorted(values))
-
-        def work(cursor: Any) -> None:
-            updated = self._execute(
-                cursor,
-                name,
-                lambda: (
-                    sa.update(table)
-                    .where(table.c.id == sa.bindparam("row_id"))
-                    .values({key: sa.bindparam(f"new_{key}") for key in values})
-                ),
-                row_id=reward_id,
-                **{f"new_{key}": value for key, value in values.items()},
-            ).rowcount
-            if updated != 1:
-                raise UnknownRewardError(reward_id)
-
-        self._run(work)
+        self._update_by_id(schema.agent_rewards, reward_id, values, UnknownRewardError)
 
     def delete_agent_reward(self, reward_id: int) -> None:
         reward_id = check_id(reward_id, "reward_id")
@@ -377,8 +340,23 @@ class SqlOperations:
             values["response"] = self._seal_text(self._checked_text(response, "response"))
         if not values:
             raise ValueError("give request and/or response to update")
-        table = schema.agent_interactions
-        name = "update_interaction_" + "_".join(sorted(values))
+        self._update_by_id(
+            schema.agent_interactions, interaction_id, values, UnknownInteractionError
+        )
+
+    def delete_agent_interaction(self, interaction_id: int) -> None:
+        interaction_id = check_id(interaction_id, "interaction_id")
+        self._delete_by_id(schema.agent_interactions, interaction_id, UnknownInteractionError)
+
+    def _update_by_id(
+        self,
+        table: sa.Table,
+        row_id: int,
+        values: Mapping[str, Any],
+        error: type[LookupError],
+    ) -> None:
+        """Set ``values`` (column: new value) on the row ``row_id``; ``error(row_id)`` if none."""
+        name = f"update_{table.name}_" + "_".join(sorted(values))
 
         def work(cursor: Any) -> None:
             updated = self._execute(
@@ -389,17 +367,13 @@ class SqlOperations:
                     .where(table.c.id == sa.bindparam("row_id"))
                     .values({key: sa.bindparam(f"new_{key}") for key in values})
                 ),
-                row_id=interaction_id,
+                row_id=row_id,
                 **{f"new_{key}": value for key, value in values.items()},
             ).rowcount
             if updated != 1:
-                raise UnknownInteractionError(interaction_id)
+                raise error(row_id)
 
         self._run(work)
-
-    def delete_agent_interaction(self, interaction_id: int) -> None:
-        interaction_id = check_id(interaction_id, "interaction_id")
-        self._delete_by_id(schema.agent_interactions, interaction_id, UnknownInteractionError)
 
     def _delete_by_id(self, table: sa.Table, row_id: int, error: type[LookupError]) -> None:
         def work(cursor: Any) -> None:
@@ -521,7 +495,7 @@ class SqlOperations:
 
     # ------------------------------------------------------------ dump and load
     def backup_tables(self) -> tuple[str, ...]:
-        return _BACKUP_TABLES
+        return BACKUP_TABLES
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Callable[[str], Iterator[Row]]]:
@@ -552,8 +526,8 @@ class SqlOperations:
                 self._rollback()  # type: ignore[attr-defined]
 
     def _backup_table(self, name: str) -> sa.Table:
-        if name not in _BACKUP_TABLES:
-            raise ValueError(f"unknown table {name!r}; tables are {', '.join(_BACKUP_TABLES)}")
+        if name not in BACKUP_TABLES:
+            raise ValueError(f"unknown table {name!r}; tables are {', '.join(BACKUP_TABLES)}")
         return schema.metadata.tables[name]
 
     def _dump_table(self, cursor: Any, name: str) -> Iterator[Row]:
@@ -614,9 +588,7 @@ class SqlOperations:
 
     def clear_data(self, *, keep_versions: bool = False) -> None:
         """Delete every row of every table (but the versions, with ``keep_versions``)."""
-        names = [
-            name for name in _BACKUP_TABLES if not (keep_versions and name == "agent_versions")
-        ]
+        names = [name for name in BACKUP_TABLES if not (keep_versions and name == "agent_versions")]
 
         def work(cursor: Any) -> None:
             for name in names:
@@ -632,38 +604,6 @@ class SqlOperations:
         if "\x00" in text:
             raise ValueError(f"{field} contains a NUL character, which the SQL store cannot hold")
         return text
-
-    @property
-    def encryption_key_id(self) -> str | None:
-        cipher = self._cipher  # type: ignore[attr-defined]
-        return None if cipher is None else cipher.key_id
-
-    def _seal_text(self, text: str) -> str:
-        cipher = self._cipher  # type: ignore[attr-defined]
-        if cipher is not None:
-            return cipher.encrypt_text(text)
-        if self._store_key_id is not None:  # type: ignore[attr-defined]
-            from rlmemory.ops.crypto import missing_key_error
-
-            # Writing in clear into an encrypted store would leak the text: refuse.
-            raise missing_key_error(self.location, self._store_key_id)  # type: ignore[attr-defined]
-        return text
-
-    def _open_text(self, value: str | None) -> str | None:
-        from rlmemory.ops.crypto import reveal_text
-
-        return reveal_text(value, self._cipher, self.location)  # type: ignore[attr-defined]
-
-    def _seal_payload(self, payload: bytes) -> bytes:
-        cipher = self._cipher  # type: ignore[attr-defined]
-        if cipher is None or not self._encrypt_payloads:  # type: ignore[attr-defined]
-            return payload
-        return cipher.encrypt_bytes(payload)
-
-    def _open_payload(self, payload: bytes) -> bytes:
-        from rlmemory.ops.crypto import reveal_bytes
-
-        return reveal_bytes(payload, self._cipher, self.location)  # type: ignore[attr-defined]
 
     def _find_encrypted_interaction(
         self, agent_name: str, request: str, response: str
@@ -733,7 +673,7 @@ class SqlOperations:
                 )
                 changed_rows += 1
                 written += sum(value is not None for value in values)
-            if self._encrypt_payloads:  # type: ignore[attr-defined]
+            if self._encrypt_payloads:
                 versions = schema.agent_versions
                 stored = self._execute(
                     cursor,
@@ -778,8 +718,8 @@ class SqlOperations:
             return changed_rows, written
 
         result = self._run(work)
-        self._cipher = cipher  # type: ignore[attr-defined]
-        self._store_key_id = cipher.key_id  # type: ignore[attr-defined]
+        self._cipher = cipher
+        self._store_key_id = cipher.key_id
         return result
 
 
