@@ -14,6 +14,11 @@ from rlmemory.store import open_store
 runner = CliRunner()
 
 
+def evaluate_router(db: str, *options: str):
+    """Run ``rlmemory evaluate --agent router --db DB`` with ``options`` added."""
+    return runner.invoke(app, ["evaluate", "--agent", "router", "--db", db, *options])
+
+
 @pytest.fixture
 def logged_store(tmp_path):
     """A SQLite store whose agent ``router`` logged 300 uniform-random decisions."""
@@ -31,20 +36,7 @@ def logged_store(tmp_path):
 
 
 def test_evaluate_prints_estimates_beside_the_observed_value(logged_store):
-    result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "--agent",
-            "router",
-            "--policy",
-            "uniform",
-            "--db",
-            logged_store,
-            "--bootstrap",
-            "100",
-        ],
-    )
+    result = evaluate_router(logged_store, "--policy", "uniform", "--bootstrap", "100")
     assert result.exit_code == 0, result.output
     lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
     assert set(lines) >= {
@@ -59,21 +51,8 @@ def test_evaluate_prints_estimates_beside_the_observed_value(logged_store):
 
 
 def test_evaluate_trains_linucb_on_the_older_half(logged_store):
-    result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            "--agent",
-            "router",
-            "--policy",
-            "linucb",
-            "--alpha",
-            "0.2",
-            "--db",
-            logged_store,
-            "--bootstrap",
-            "100",
-        ],
+    result = evaluate_router(
+        logged_store, "--policy", "linucb", "--alpha", "0.2", "--bootstrap", "100"
     )
     assert result.exit_code == 0, result.output
     assert "trained on 150" in result.output
@@ -83,9 +62,7 @@ def test_evaluate_trains_linucb_on_the_older_half(logged_store):
 
 
 def test_evaluate_reports_bad_input_in_one_line(logged_store):
-    result = runner.invoke(
-        app, ["evaluate", "--agent", "router", "--policy", "oracle", "--db", logged_store]
-    )
+    result = evaluate_router(logged_store, "--policy", "oracle")
     assert result.exit_code == 1
     assert "unknown policy 'oracle'" in result.output
     result = runner.invoke(app, ["evaluate", "--agent", "nobody", "--db", logged_store])
@@ -121,10 +98,7 @@ def test_evaluate_warns_when_the_logging_policy_never_tried_the_alternatives(tmp
             store.save_agent_decision(
                 "router", "s", action, {}, 1.0, propensity=1.0, features=[1.0, float(i)]
             )
-    result = runner.invoke(
-        app,
-        ["evaluate", "--agent", "router", "--policy", "uniform", "--db", path, "--bootstrap", "50"],
-    )
+    result = evaluate_router(path, "--policy", "uniform", "--bootstrap", "50")
     assert result.exit_code == 0, result.output
     assert "effective sample size: 20" in result.output
     message = " ".join(result.output.split())
@@ -133,8 +107,6 @@ def test_evaluate_warns_when_the_logging_policy_never_tried_the_alternatives(tmp
 
 
 def test_evaluate_does_not_warn_when_every_action_was_explored(logged_store):
-    result = runner.invoke(
-        app, ["evaluate", "--agent", "router", "--db", logged_store, "--bootstrap", "50"]
-    )
+    result = evaluate_router(logged_store, "--bootstrap", "50")
     assert result.exit_code == 0, result.output
     assert "warning" not in result.output
