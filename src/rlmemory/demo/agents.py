@@ -26,11 +26,11 @@ __all__ = ["DocsSearchAgent", "PythonRunnerAgent", "StatisticsAgent", "demo_sub_
 _WORD = re.compile(r"[a-z][a-z0-9_]{2,}")
 
 
-#: Words that phrase a request rather than say what to look for.
 def _word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+#: Words that phrase a request rather than say what to look for.
 SEARCH_STOPWORDS = _word_set(
     """
     the and for are was were what where when which who how why does did can could
@@ -40,6 +40,14 @@ SEARCH_STOPWORDS = _word_set(
     python explain explained describe described mean means meaning
     """
 )
+
+
+def _failure(error: str, *tool_calls: str, response: str = "") -> dict[str, Any]:
+    """A failed task's result; ``tool_calls`` only when a tool ran."""
+    result: dict[str, Any] = {"success": False, "response": response, "error": error}
+    if tool_calls:
+        result["tool_calls"] = list(tool_calls)
+    return result
 
 
 #: Weight of a query word found in a topic's name, relative to one occurrence in its text.
@@ -110,15 +118,10 @@ class DocsSearchAgent:
     async def execute(self, request: str, db: Any = None) -> dict[str, Any]:
         terms = self.query_terms(request)
         if not terms:
-            return {"success": False, "response": "", "error": "no search words in the request"}
+            return _failure("no search words in the request")
         hits = self.search(request)
         if not hits:
-            return {
-                "success": False,
-                "response": "",
-                "error": f"no documentation topic mentions all of: {', '.join(terms)}",
-                "tool_calls": ["search"],
-            }
+            return _failure(f"no documentation topic mentions all of: {', '.join(terms)}", "search")
         best = hits[0][0]
         listing = ", ".join(f"{topic} ({score:.2f})" for topic, score in hits)
         return {
@@ -168,11 +171,7 @@ class StatisticsAgent:
     async def execute(self, request: str, db: Any = None) -> dict[str, Any]:
         values = self.numbers(request)
         if not values:
-            return {
-                "success": False,
-                "response": "",
-                "error": f"no list of at least {self.minimum} numbers in the request",
-            }
+            return _failure(f"no list of at least {self.minimum} numbers in the request")
         summary = {
             "n": len(values),
             "mean": statistics.fmean(values),
@@ -222,11 +221,7 @@ class PythonRunnerAgent:
     async def execute(self, request: str, db: Any = None) -> dict[str, Any]:
         code = self.code(request)
         if code is None:
-            return {
-                "success": False,
-                "response": "",
-                "error": "no code in backticks in the request",
-            }
+            return _failure("no code in backticks in the request")
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-I",
@@ -242,17 +237,12 @@ class PythonRunnerAgent:
         except TimeoutError:
             process.kill()
             await process.wait()
-            return {
-                "success": False,
-                "response": "",
-                "error": f"snippet ran longer than {self.timeout:g} s",
-                "tool_calls": ["python"],
-            }
+            return _failure(f"snippet ran longer than {self.timeout:g} s", "python")
         output = stdout.decode(errors="replace").strip()[: self.max_output]
         if process.returncode != 0:
             lines = stderr.decode(errors="replace").strip().splitlines()
             reason = lines[-1] if lines else f"exit status {process.returncode}"
-            return {"success": False, "response": output, "error": reason, "tool_calls": ["python"]}
+            return _failure(reason, "python", response=output)
         return {"success": True, "response": output, "tool_calls": ["python"]}
 
 
