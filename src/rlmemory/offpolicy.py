@@ -79,11 +79,7 @@ class LoggedDecisions:
             raise ValueError("actions, rewards and propensities must have the same length")
         if n and (self.actions.min() < 0 or self.actions.max() >= len(self.action_names)):
             raise ValueError("actions must index action_names")
-        if not np.all(np.isfinite(self.contexts)):
-            raise ValueError("contexts contain NaN or infinite values")
-        if not np.all(np.isfinite(self.rewards)):
-            raise ValueError("rewards contain NaN or infinite values")
-        _check_propensities(self.propensities)
+        _check_values(self.contexts, self.rewards, self.propensities)
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -112,12 +108,17 @@ class Estimate:
     confidence: float = 0.95
 
 
-def _check_propensities(propensities: np.ndarray, where: str = "") -> None:
+def _check_values(contexts: np.ndarray, rewards: np.ndarray, propensities: np.ndarray) -> None:
+    """Finite contexts and rewards, propensities in (0, 1]; else a ValueError naming them."""
+    if not np.all(np.isfinite(contexts)):
+        raise ValueError("contexts contain NaN or infinite values")
+    if not np.all(np.isfinite(rewards)):
+        raise ValueError("rewards contain NaN or infinite values")
     bad = ~np.isfinite(propensities) | (propensities <= 0) | (propensities > 1)
     if np.any(bad):
         first = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"propensities must be in (0, 1]{where}; row {first} has {float(propensities[first])!r}"
+            f"propensities must be in (0, 1]; row {first} has {float(propensities[first])!r}"
         )
 
 
@@ -216,11 +217,7 @@ def import_logged_decisions(
         raise ValueError(f"contexts must have shape (n, d) with n = {n}, got {matrix.shape}")
     if reward_array.shape != (n,) or propensity_array.shape != (n,) or len(state_list) != n:
         raise ValueError("contexts, actions, rewards, propensities and states differ in length")
-    if not np.all(np.isfinite(matrix)):
-        raise ValueError("contexts contain NaN or infinite values")
-    if not np.all(np.isfinite(reward_array)):
-        raise ValueError("rewards contain NaN or infinite values")
-    _check_propensities(propensity_array)
+    _check_values(matrix, reward_array, propensity_array)
     ids: list[int] = []
     with db.transaction():
         for x, action, reward, propensity, state in zip(
