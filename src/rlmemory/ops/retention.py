@@ -25,10 +25,9 @@ from typing import Any
 
 from rlmemory.ops.versions import checkpoint, list_versions
 from rlmemory.store._validation import check_agent_name, check_finite
-from rlmemory.store.base import MemoryStore
+from rlmemory.store.base import HISTORY_TABLES, MemoryStore
 
 DAY = 86_400.0
-HISTORY_TABLES = ("rewards", "interactions", "decisions")
 
 
 @dataclass(frozen=True)
@@ -43,9 +42,7 @@ class TableRule:
 
     def __post_init__(self) -> None:
         if self.max_age_seconds is not None:
-            age = check_finite(self.max_age_seconds, "max_age_seconds")
-            if age < 0:
-                raise ValueError(f"max_age_seconds must be >= 0, got {age}")
+            age = _check_seconds(self.max_age_seconds, "max_age_seconds")
             object.__setattr__(self, "max_age_seconds", age)
         if self.max_rows is not None:
             _check_count(self.max_rows, "max_rows")
@@ -58,6 +55,13 @@ class TableRule:
     def cutoff(self, now: float) -> float | None:
         """The timestamp before which rows go, or None."""
         return None if self.max_age_seconds is None else now - self.max_age_seconds
+
+
+def _check_seconds(value: object, name: str) -> float:
+    seconds = check_finite(value, name)
+    if seconds < 0:
+        raise ValueError(f"{name} must be >= 0, got {seconds}")
+    return seconds
 
 
 def _check_count(value: object, name: str) -> int:
@@ -81,9 +85,7 @@ class RetentionPolicy:
 
     def __post_init__(self) -> None:
         if self.q_unvisited_seconds is not None:
-            seconds = check_finite(self.q_unvisited_seconds, "q_unvisited_seconds")
-            if seconds < 0:
-                raise ValueError(f"q_unvisited_seconds must be >= 0, got {seconds}")
+            _check_seconds(self.q_unvisited_seconds, "q_unvisited_seconds")
         if self.q_keep_most_visited is not None:
             _check_count(self.q_keep_most_visited, "q_keep_most_visited")
 
