@@ -37,7 +37,7 @@ every action (``action_probabilities``), which off-policy evaluation relies on:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,13 @@ def _dimension_of_state(size: int) -> int:
     if 1 + dimension + dimension * (dimension + 1) // 2 != size:
         raise ValueError(f"a stored ridge state of length {size} matches no feature dimension")
     return dimension
+
+
+def _fresh_state(dimension: int, ridge: float) -> np.ndarray:
+    """The packed statistics of an action that has learned nothing."""
+    arms = RidgeArms(dimension, ridge)
+    arms.add_action()
+    return arms.state_of(0)
 
 
 def _ties(values: np.ndarray) -> np.ndarray:
@@ -295,13 +302,7 @@ class _LinearBandit:
         weight = self._weight(weight)
         arms = self._arms
         assert arms is not None
-        before = arms.snapshot(k)
-        arms.update(k, x, value, weight)
-        try:
-            self._persist([k])
-        except BaseException:
-            arms.restore(k, before)
-            raise
+        self._learn_from_stored([k], lambda: arms.update(k, x, value, weight))
 
     def learn(self, observation: Observation, action: str, reward: float) -> None:
         """Protocol form of :meth:`update`."""
@@ -327,16 +328,52 @@ class _LinearBandit:
         arms = self._arms
         if arms is None:
             return
-        touched = sorted(set(indices))
-        before = {k: arms.snapshot(k) for k in touched}
-        for x, k, value, weight in zip(rows, indices, values, weight_list, strict=True):
-            arms.update(k, x, value, weight)
+
+        def learn_all() -> None:
+            for x, k, value, weight in zip(rows, indices, values, weight_list, strict=True):
+                arms.update(k, x, value, weight)
+
+        self._learn_from_stored(sorted(set(indices)), learn_all)
+
+    def _learn_from_stored(self, touched: Sequence[int], learn: Callable[[], None]) -> None:
+        """Run ``learn`` (updates of the ``touched`` actions) and persist those actions.
+
+        With a store, all of it happens in one store transaction that first locks the
+        learner and re-reads the touched actions' statistics, so that learning done
+        meanwhile by other processes sharing the store is built on, never overwritten.
+        If anything fails, memory is put back as it was before ``learn``.
+        """
+        arms = self._arms
+        assert arms is not None
+        db = self.db
+        before: dict[int, Any] = {}
         try:
-            self._persist(touched)
+            if db is None:
+                before = {k: arms.snapshot(k) for k in touched}
+                learn()
+                return
+            with db.transaction():
+                db.lock_learner(self.name)
+                self._refresh_actions(touched)
+                before = {k: arms.snapshot(k) for k in touched}
+                learn()
+                self._persist(touched)
         except BaseException:
             for k, snapshot in before.items():
                 arms.restore(k, snapshot)
             raise
+
+    def _refresh_actions(self, indices: Sequence[int]) -> None:
+        """Replace the statistics of these actions in memory by the stored ones."""
+        arms = self._arms
+        assert arms is not None and self.db is not None
+        keys = {k: state_key(self.actions[k]) for k in indices}
+        stored = self.db.get_arrays(self.name, list(keys.values()))
+        for k, key in keys.items():
+            if key in stored:
+                arms.set_state(k, np.asarray(stored[key], dtype=np.float64).reshape(-1))
+            elif arms.counts[k]:
+                arms.set_state(k, _fresh_state(arms.dimension, arms.ridge))
 
     @staticmethod
     def _weight(weight: Any) -> float:

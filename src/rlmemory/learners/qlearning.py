@@ -61,6 +61,12 @@ class QLearningAgent:
     ``replace_initial_value`` whether its first update replaces it (see the module
     docstring). ``seed`` seeds the generator used by :meth:`select_action`; :meth:`choose`
     draws from the generator it is given.
+
+    ``refresh_every``: every so many choices (1: every choice), re-read the chosen
+    state's stored values first, so that learning of other processes sharing the store
+    shows up in this one's choices without a restart. 0 (the default) chooses from the
+    copy in memory, which this process's own updates keep current and which every
+    update refreshes for the states it touches.
     """
 
     def __init__(
@@ -78,6 +84,7 @@ class QLearningAgent:
         initial_value: float = 1.0,
         replace_initial_value: bool = True,
         seed: int | None = None,
+        refresh_every: int = 0,
     ) -> None:
         self.name = check_agent_name(name)
         self.model = model
@@ -98,6 +105,14 @@ class QLearningAgent:
         if not isinstance(replace_initial_value, bool):
             raise TypeError("replace_initial_value must be a bool")
         self.replace_initial_value = replace_initial_value
+        if (
+            isinstance(refresh_every, bool)
+            or not isinstance(refresh_every, int)
+            or refresh_every < 0
+        ):
+            raise ValueError(f"refresh_every must be an int >= 0, got {refresh_every!r}")
+        self.refresh_every = refresh_every
+        self._choices_since_refresh = 0
         self._rng = np.random.default_rng(seed)
         self._lock = threading.RLock()
         self.q_table: QTable = {}
@@ -123,15 +138,30 @@ class QLearningAgent:
         The step is ``learning_rate``, except that the first update of a pair sets its
         value to the target when ``replace_initial_value`` is true. ``next_state=None``
         is a terminal step (one-step feedback): the target is the reward alone. Only
-        the changed value is written to the store; if the write fails, the value in
-        memory is unchanged.
+        the changed value is written to the store.
+
+        Several processes may learn into one store: inside one store transaction the
+        learner is locked (:meth:`MemoryStore.lock_learner`), the stored values of
+        ``state`` (and ``next_state``) are re-read into memory and the new value is
+        computed from them, so an update made meanwhile by another process is built
+        on, never overwritten. If the write fails, memory holds the stored values.
         """
         _check_state(state)
+        if next_state is not None:
+            _check_state(next_state)
         check_known_action(action, self.actions)
         reward = check_reward(reward)
-        with self._lock:
+        db = self.db
+        with self._lock, db.transaction():
+            # Other processes may have updated these states since we loaded them: lock
+            # the learner (a no-op where write transactions already exclude each
+            # other), re-read, and compute from the stored values, not from our copy.
+            db.lock_learner(self.name)
+            self._refresh_state(state)
             target = reward
             if next_state is not None:
+                if next_state != state:
+                    self._refresh_state(next_state)
                 target += self.discount_factor * max(self.get_q_values(next_state).values())
             current = self.q_table.get(state, {}).get(action)
             if current is None and self.replace_initial_value:
@@ -140,8 +170,17 @@ class QLearningAgent:
                 if current is None:
                     current = self.initial_value
                 value = current + self.learning_rate * (target - current)
-            self.db.save_q_values(self.name, {state: {action: value}})
+            db.save_q_values(self.name, {state: {action: value}})
             self.q_table.setdefault(state, {})[action] = value
+
+    def _refresh_state(self, state: str) -> None:
+        """Replace the in-memory row of ``state`` by the stored one."""
+        stored = self.db.get_q_values(self.name, state)
+        with self._lock:
+            if stored:
+                self.q_table[state] = stored
+            else:
+                self.q_table.pop(state, None)
 
     # ------------------------------------------------------------- the protocol
     def choose(self, observation: Observation, rng: np.random.Generator) -> Choice:
@@ -174,6 +213,15 @@ class QLearningAgent:
     def _choose_for_state(
         self, state: str, rng: np.random.Generator
     ) -> tuple[str, float, dict[str, float]]:
+        if self.refresh_every:
+            _check_state(state)
+            with self._lock:
+                self._choices_since_refresh += 1
+                due = self._choices_since_refresh >= self.refresh_every
+                if due:
+                    self._choices_since_refresh = 0
+            if due:
+                self._refresh_state(state)
         values = self.get_q_values(state)
         action, propensity = epsilon_greedy(values, self.exploration_rate, rng)
         return action, propensity, values

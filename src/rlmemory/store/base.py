@@ -86,6 +86,31 @@ class MemoryStore(abc.ABC):
         ``changed`` only.
         """
 
+    def get_q_values(self, agent_name: str, state: str) -> dict[str, float]:
+        """Return the stored values of one state of ``agent_name`` (action -> value).
+
+        ``{}`` when nothing is stored for ``state`` (or for the agent). Cheap — one
+        indexed lookup — so learners can re-read the state they are about to update
+        inside :meth:`transaction` instead of trusting a copy loaded at start-up.
+        This fallback reads the whole table; the shipped stores override it.
+        """
+        if not isinstance(state, str):
+            raise TypeError(f"state must be a str, not {type(state).__name__}")
+        return dict((self.get_q_table(agent_name) or {}).get(state, {}))
+
+    def lock_learner(self, agent_name: str) -> None:
+        """Inside :meth:`transaction`: keep other processes from changing the learned state
+        of ``agent_name`` until the transaction ends.
+
+        A learner calls it before re-reading the values it is about to update, so that
+        the read-modify-write of two processes cannot interleave (no lost update).
+        Stores whose write transactions already exclude each other (SQLite's ``BEGIN
+        IMMEDIATE``, the file store's folder lock) need do nothing; this default does
+        nothing. Outside a transaction it has no lasting effect.
+        """
+        if not isinstance(agent_name, str) or not agent_name:
+            raise ValueError("agent_name must be a non-empty string")
+
     # ------------------------------------------------------------ policy gradient
     @abc.abstractmethod
     def save_policy_params(self, agent_name: str, policy_params: Mapping[str, Any]) -> None:

@@ -414,6 +414,15 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             folder = self._ensure_agent(agent_name)
             self._log_change(folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, change)
 
+    def get_q_values(self, agent_name: str, state: str) -> dict[str, float]:
+        # Correct across processes (read under the folder lock, log included), but not
+        # one lookup: it folds the agent's table and its updates log, O(table size).
+        check_name(agent_name)
+        if not isinstance(state, str):
+            raise TypeError(f"state must be a str, not {type(state).__name__}")
+        table = self.get_q_table(agent_name) or {}
+        return dict(table.get(state, {}))
+
     # ---------------------------------------------------------- policy gradient
     def save_policy_params(self, agent_name: str, policy_params: Mapping[str, Any]) -> None:
         check_name(agent_name)

@@ -517,6 +517,36 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         self._run(work)
         self._registered_q_agents.add(agent_name)
 
+    def get_q_values(self, agent_name: str, state: str) -> dict[str, float]:
+        agent_name = _name(agent_name)
+        if not isinstance(state, str):
+            raise TypeError(f"state must be a str, not {type(state).__name__}")
+        _no_nul(state, "state")
+        statement = self._sql.select_q_state
+
+        def work(cursor: Any) -> dict[str, float]:
+            cursor.execute(statement, (agent_name, state))
+            values = {}
+            for action, value in cursor.fetchall():
+                if value.__class__ is not float:
+                    value = self._q_value(value, agent_name, state, action)
+                values[action] = value
+            return values
+
+        # One statement on the primary key: autocommit outside a transaction.
+        return self._run(work, write=False, atomic=False)
+
+    def lock_learner(self, agent_name: str) -> None:
+        agent_name = _name(agent_name)
+        statement = self._sql.lock_learner
+        if not statement:
+            return  # SQLite: BEGIN IMMEDIATE already excludes every other writer
+        with self._lock:
+            if self._depth:
+                self._with_retry(
+                    lambda: self._cursor.execute(statement, (agent_name,)), retry=False
+                )
+
     def get_q_table(self, agent_name: str) -> QTable | None:
         agent_name = _name(agent_name)
 

@@ -21,6 +21,9 @@ from typing import Literal
 
 ErrorKind = Literal["busy", "corrupt", "unavailable", "retry"]
 
+#: First key of the PostgreSQL advisory locks that serialise one learner's updates.
+LEARNER_LOCK_CLASS = 2024112502
+
 _STATEMENTS = {
     "upsert_q_value": (
         "INSERT INTO q_values (agent_name, state, action, value, last_updated) "
@@ -36,6 +39,7 @@ _STATEMENTS = {
         "ON CONFLICT (agent_name) DO UPDATE SET last_updated = excluded.last_updated"
     ),
     "delete_q_values": "DELETE FROM q_values WHERE agent_name = ?",
+    "select_q_state": "SELECT action, value FROM q_values WHERE agent_name = ? AND state = ?",
     "upsert_policy_params": (
         "INSERT INTO policy_params (agent_name, policy_params, last_updated) VALUES (?, ?, ?) "
         "ON CONFLICT (agent_name) DO UPDATE SET policy_params = excluded.policy_params, "
@@ -78,6 +82,7 @@ class DriverSQL:
     register_q_agent: str
     touch_q_agent: str
     delete_q_values: str
+    select_q_state: str
     upsert_policy_params: str
     upsert_array: str
     insert_reward: str
@@ -85,6 +90,8 @@ class DriverSQL:
     insert_decision: str
     update_decision_reward: str
     mark_feedback_learned: str
+    #: Statement taking a transaction-scoped lock on one learner's state (empty: none needed).
+    lock_learner: str = ""
 
 
 def driver_sql_for(dialect: str) -> DriverSQL:
@@ -92,10 +99,15 @@ def driver_sql_for(dialect: str) -> DriverSQL:
     if dialect == "sqlite":
         # IMMEDIATE takes the write lock up front, so a transaction never has to upgrade
         # a read lock (which in WAL mode fails with SQLITE_BUSY without waiting).
+        # The same write lock serialises learners' read-modify-writes: no lock of their own.
         return DriverSQL(dialect, "BEGIN", "BEGIN IMMEDIATE", **_STATEMENTS)
     if dialect == "postgresql":
         rendered = {name: text.replace("?", "%s") for name, text in _STATEMENTS.items()}
-        return DriverSQL(dialect, "BEGIN", "BEGIN", **rendered)
+        # READ COMMITTED lets two transactions read the same Q-value and both write
+        # from it; an advisory lock per learner, held to commit, makes them take turns.
+        # The (int, int) key space is apart from save_version's single-key locks.
+        lock = f"SELECT pg_advisory_xact_lock({LEARNER_LOCK_CLASS}, hashtext(%s))"
+        return DriverSQL(dialect, "BEGIN", "BEGIN", **rendered, lock_learner=lock)
     raise ValueError(f"unsupported SQL dialect {dialect!r}; use sqlite or postgresql")
 
 
