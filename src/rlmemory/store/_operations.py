@@ -1,6 +1,11 @@
-"""Names both stores' operations share: the backup table order and the unknown-reward error."""
+"""What both stores' operations share: backup table order, prune checks, unknown-reward error."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from rlmemory.store._validation import check_finite
+from rlmemory.store.base import HISTORY_TABLES, Row
 
 #: The SQL store's table names, in load order; the file store produces the same rows.
 BACKUP_TABLES = (
@@ -28,4 +33,29 @@ class UnknownRewardError(LookupError):
         self.reward_id = reward_id
 
 
-__all__ = ["BACKUP_TABLES", "UnknownRewardError"]
+def check_prune_arguments(table: object, older_than: Any, keep_newest: object) -> float | None:
+    """Check ``prune_history``'s table and bounds; return ``older_than`` as a float or None.
+
+    >>> check_prune_arguments("rewards", 10, None)
+    10.0
+    >>> check_prune_arguments("rewards", None, -1)
+    Traceback (most recent call last):
+    ValueError: keep_newest must be a non-negative integer, got -1
+    """
+    if table not in HISTORY_TABLES:
+        raise ValueError(f"table must be one of {', '.join(HISTORY_TABLES)}; got {table!r}")
+    if older_than is not None:
+        older_than = check_finite(older_than, "older_than")
+    if keep_newest is not None and (
+        isinstance(keep_newest, bool) or not isinstance(keep_newest, int) or keep_newest < 0
+    ):
+        raise ValueError(f"keep_newest must be a non-negative integer, got {keep_newest!r}")
+    return older_than
+
+
+def nothing_pruned() -> Row:
+    """The ``prune_history`` summary when no row is concerned."""
+    return {"rows": 0, "first_id": None, "last_id": None, "oldest": None, "newest": None}
+
+
+__all__ = ["BACKUP_TABLES", "UnknownRewardError", "check_prune_arguments", "nothing_pruned"]

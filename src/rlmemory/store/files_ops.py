@@ -43,7 +43,12 @@ from rlmemory.store._fileio import (
     repair_torn_tail,
 )
 from rlmemory.store._filerows import all_rows, public_reward
-from rlmemory.store._operations import BACKUP_TABLES, UnknownRewardError
+from rlmemory.store._operations import (
+    BACKUP_TABLES,
+    UnknownRewardError,
+    check_prune_arguments,
+    nothing_pruned,
+)
 from rlmemory.store._sealing import SealedValues
 from rlmemory.store._validation import (
     check_agent_name,
@@ -52,7 +57,7 @@ from rlmemory.store._validation import (
     check_text,
     to_json,
 )
-from rlmemory.store.base import HISTORY_TABLES, Row
+from rlmemory.store.base import Row
 
 VERSIONS_FILE = "versions.jsonl"
 VERSIONS_DATA_FILE = "versions.data.jsonl"
@@ -316,17 +321,9 @@ class FileOperations(SealedValues):
         dry_run: bool = False,
     ) -> Row:
         check_agent_name(agent_name)
-        if table not in _SHORT:
-            raise ValueError(f"table must be one of {', '.join(HISTORY_TABLES)}; got {table!r}")
-        if older_than is not None:
-            older_than = check_finite(older_than, "older_than")
-        if keep_newest is not None and (
-            isinstance(keep_newest, bool) or not isinstance(keep_newest, int) or keep_newest < 0
-        ):
-            raise ValueError(f"keep_newest must be a non-negative integer, got {keep_newest!r}")
-        empty = {"rows": 0, "first_id": None, "last_id": None, "oldest": None, "newest": None}
+        older_than = check_prune_arguments(table, older_than, keep_newest)
         if older_than is None and keep_newest is None:
-            return empty
+            return nothing_pruned()
         with self.transaction():  # type: ignore[attr-defined]
             path = self._agent_folder(agent_name) / _SHORT[table]  # type: ignore[attr-defined]
             rows = all_rows(path)
@@ -345,7 +342,7 @@ class FileOperations(SealedValues):
 
             going = [row for row in rows if doomed(row)]
             if not going:
-                return empty
+                return nothing_pruned()
             if not dry_run:
                 self._rewrite_history(path, lambda row: not doomed(row))
         return {

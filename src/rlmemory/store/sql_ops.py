@@ -19,7 +19,12 @@ import sqlalchemy as sa
 
 from rlmemory.errors import UnknownInteractionError
 from rlmemory.store import sql_schema as schema
-from rlmemory.store._operations import BACKUP_TABLES, UnknownRewardError
+from rlmemory.store._operations import (
+    BACKUP_TABLES,
+    UnknownRewardError,
+    check_prune_arguments,
+    nothing_pruned,
+)
 from rlmemory.store._sealing import SealedValues
 from rlmemory.store._validation import (
     check_agent_name,
@@ -28,7 +33,7 @@ from rlmemory.store._validation import (
     check_text,
     to_json,
 )
-from rlmemory.store.base import HISTORY_TABLES, Row
+from rlmemory.store.base import Row
 
 _HISTORY = {
     "rewards": schema.agent_rewards,
@@ -399,18 +404,11 @@ class SqlOperations(SealedValues):
         dry_run: bool = False,
     ) -> Row:
         agent_name = check_agent_name(agent_name)
-        if table not in _HISTORY:
-            raise ValueError(f"table must be one of {', '.join(HISTORY_TABLES)}; got {table!r}")
+        older_than = check_prune_arguments(table, older_than, keep_newest)
         history = _HISTORY[table]
         columns = history.c
-        if older_than is not None:
-            older_than = check_finite(older_than, "older_than")
-        if keep_newest is not None and (
-            isinstance(keep_newest, bool) or not isinstance(keep_newest, int) or keep_newest < 0
-        ):
-            raise ValueError(f"keep_newest must be a non-negative integer, got {keep_newest!r}")
         if older_than is None and keep_newest is None:
-            return {"rows": 0, "first_id": None, "last_id": None, "oldest": None, "newest": None}
+            return nothing_pruned()
 
         def work(cursor: Any) -> Row:
             # Rows below the id of the keep_newest-th newest row go (all when keep is 0).
@@ -445,13 +443,7 @@ class SqlOperations(SealedValues):
                     conditions.append("floor")
                     params["floor"] = id_floor
             if not conditions:
-                return {
-                    "rows": 0,
-                    "first_id": None,
-                    "last_id": None,
-                    "oldest": None,
-                    "newest": None,
-                }
+                return nothing_pruned()
             key = "_".join(conditions)
 
             def where() -> Any:
