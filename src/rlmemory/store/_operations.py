@@ -1,10 +1,11 @@
-"""What both stores' operations share: backup table order, prune checks, unknown-reward error."""
+"""What both stores' operations share: backup table order, argument checks, unknown-reward error."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from rlmemory.store._validation import check_finite
+from rlmemory.store._validation import check_finite, check_text
 from rlmemory.store.base import HISTORY_TABLES, Row
 
 #: The SQL store's table names, in load order; the file store produces the same rows.
@@ -53,9 +54,26 @@ def check_prune_arguments(table: object, older_than: Any, keep_newest: object) -
     return older_than
 
 
+def check_states(states: object) -> list[str]:
+    """The distinct Q-table states of a ``delete_q_states`` argument, sorted.
+
+    >>> check_states(["b", "a", "b"])
+    ['a', 'b']
+    """
+    if isinstance(states, str) or not isinstance(states, Sequence | set | frozenset):
+        raise TypeError(f"states must be a sequence of str, not {type(states).__name__}")
+    return sorted({check_text(state, "states item") for state in states})  # type: ignore[type-var]
+
+
 def nothing_pruned() -> Row:
     """The ``prune_history`` summary when no row is concerned."""
     return {"rows": 0, "first_id": None, "last_id": None, "oldest": None, "newest": None}
 
 
-__all__ = ["BACKUP_TABLES", "UnknownRewardError", "check_prune_arguments", "nothing_pruned"]
+__all__ = [
+    "BACKUP_TABLES",
+    "UnknownRewardError",
+    "check_prune_arguments",
+    "check_states",
+    "nothing_pruned",
+]

@@ -47,6 +47,7 @@ from rlmemory.store._operations import (
     BACKUP_TABLES,
     UnknownRewardError,
     check_prune_arguments,
+    check_states,
     nothing_pruned,
 )
 from rlmemory.store._sealing import SealedValues
@@ -194,9 +195,7 @@ class FileOperations(SealedValues):
 
     def delete_q_states(self, agent_name: str, states: Sequence[str]) -> int:
         check_agent_name(agent_name)
-        if isinstance(states, str) or not isinstance(states, Sequence | set | frozenset):
-            raise TypeError(f"states must be a sequence of str, not {type(states).__name__}")
-        names = sorted({check_text(state, "states item") for state in states})  # type: ignore[type-var]
+        names = check_states(states)
         files = _files()
         with self.transaction():  # type: ignore[attr-defined]
             table = self.get_q_table(agent_name) or {}  # type: ignore[attr-defined]

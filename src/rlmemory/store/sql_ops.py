@@ -23,6 +23,7 @@ from rlmemory.store._operations import (
     BACKUP_TABLES,
     UnknownRewardError,
     check_prune_arguments,
+    check_states,
     nothing_pruned,
 )
 from rlmemory.store._sealing import SealedValues
@@ -163,24 +164,7 @@ class SqlOperations(SealedValues):
     def delete_versions(self, agent_name: str, versions: Sequence[int]) -> int:
         agent_name = check_agent_name(agent_name)
         numbers = sorted({check_id(number, "versions item") for number in versions})
-        table = schema.agent_versions
-
-        def work(cursor: Any) -> int:
-            deleted = 0
-            for number in numbers:
-                deleted += self._execute(
-                    cursor,
-                    "delete_version",
-                    lambda: sa.delete(table).where(
-                        table.c.agent_name == sa.bindparam("agent"),
-                        table.c.version == sa.bindparam("version"),
-                    ),
-                    agent=agent_name,
-                    version=number,
-                ).rowcount
-            return deleted
-
-        return self._run(work)
+        return self._delete_each(schema.agent_versions, "version", agent_name, numbers)
 
     def latest_version(self, agent_name: str) -> int | None:
         agent_name = check_agent_name(agent_name)
@@ -217,25 +201,28 @@ class SqlOperations(SealedValues):
 
     def delete_q_states(self, agent_name: str, states: Sequence[str]) -> int:
         agent_name = check_agent_name(agent_name)
-        if isinstance(states, str) or not isinstance(states, Sequence | set | frozenset):
-            raise TypeError(f"states must be a sequence of str, not {type(states).__name__}")
-        names = sorted({check_text(state, "states item") for state in states})  # type: ignore[type-var]
-        table = schema.q_values
+        names = check_states(states)
+        return self._delete_each(schema.q_values, "state", agent_name, names)
+
+    def _delete_each(
+        self, table: sa.Table, column: str, agent_name: str, keys: Sequence[Any]
+    ) -> int:
+        """Delete the agent's rows of ``table`` whose ``column`` is one of ``keys``; count them."""
 
         def work(cursor: Any) -> int:
-            deleted = 0
-            for state in names:
-                deleted += self._execute(
+            return sum(
+                self._execute(
                     cursor,
-                    "delete_q_state",
+                    f"delete_{table.name}_by_{column}",
                     lambda: sa.delete(table).where(
                         table.c.agent_name == sa.bindparam("agent"),
-                        table.c.state == sa.bindparam("state"),
+                        table.c[column] == sa.bindparam("key"),
                     ),
                     agent=agent_name,
-                    state=state,
+                    key=key,
                 ).rowcount
-            return deleted
+                for key in keys
+            )
 
         return self._run(work)
 
