@@ -67,18 +67,12 @@ def evaluate(
     table.add_column("estimate")
     table.add_column("value", justify="right")
     table.add_column(f"{level} CI", justify="right")
-    for name, estimate in result.estimates.items():
+    rows = [(f"{policy} ({name})", estimate) for name, estimate in result.estimates.items()]
+    rows.append(("logging policy (observed)", result.observed))
+    for label, estimate in rows:
         table.add_row(
-            f"{policy} ({name})",
-            f"{estimate.value:.4f}",
-            f"{estimate.ci_low:.4f} – {estimate.ci_high:.4f}",
+            label, f"{estimate.value:.4f}", f"{estimate.ci_low:.4f} – {estimate.ci_high:.4f}"
         )
-    observed = result.observed
-    table.add_row(
-        "logging policy (observed)",
-        f"{observed.value:.4f}",
-        f"{observed.ci_low:.4f} – {observed.ci_high:.4f}",
-    )
     console.print(table)
     support = result.support
     console.print(f"effective sample size: {support.effective_sample_size:.0f}")

@@ -25,6 +25,11 @@ class SealedValues:
         cipher = self._cipher
         return None if cipher is None else cipher.key_id
 
+    def _adopt_cipher(self, cipher: Any) -> None:
+        """Seal with ``cipher`` from now on (after re-encrypting the store with it)."""
+        self._cipher = cipher
+        self._store_key_id = cipher.key_id
+
     def _seal_text(self, text: str) -> str:
         cipher = self._cipher
         if cipher is not None:

@@ -626,8 +626,7 @@ class FileOperations(SealedValues):
                         self._replace(data_path, b"".join(encode_line(r) for r in records))  # type: ignore[attr-defined]
                         changed_rows += len(records)
             self._write_meta(encryption_key_id=cipher.key_id)
-        self._cipher = cipher
-        self._store_key_id = cipher.key_id
+        self._adopt_cipher(cipher)
         return changed_rows, written
 
     def _write_meta(self, **changes: Any) -> None:

@@ -697,8 +697,7 @@ class SqlOperations(SealedValues):
             return changed_rows, written
 
         result = self._run(work)
-        self._cipher = cipher
-        self._store_key_id = cipher.key_id
+        self._adopt_cipher(cipher)
         return result
 
 
