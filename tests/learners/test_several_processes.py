@@ -164,3 +164,42 @@ def test_store_q_values_of_one_state(store: Any) -> None:
         store.get_q_values("router", 3)
     with pytest.raises(ValueError):
         store.get_q_values("", "s")
+
+
+def test_store_q_values_of_one_state_follow_other_store_objects_writes(make_store: Any) -> None:
+    reader, writer = make_store(), make_store()
+    writer.save_q_values("router", {"s": {"a": 0.5}})
+    assert reader.get_q_values("router", "s") == {"a": 0.5}
+    writer.save_q_values("router", {"s": {"b": 0.25}})
+    assert reader.get_q_values("router", "s") == {"a": 0.5, "b": 0.25}
+    writer.save_q_table("router", {"t": {"a": 1.0}})
+    assert reader.get_q_values("router", "s") == {}
+    assert reader.get_q_values("router", "t") == {"a": 1.0}
+    writer.delete_q_states("router", ["t"])
+    assert reader.get_q_values("router", "t") == {}
+
+
+def test_store_q_values_of_one_state_after_a_rolled_back_transaction(store: Any) -> None:
+    store.save_q_values("router", {"s": {"a": 0.5}})
+    with pytest.raises(RuntimeError), store.transaction():
+        store.save_q_values("router", {"s": {"a": 0.9}, "t": {"a": 0.9}})
+        assert store.get_q_values("router", "s") == {"a": 0.9}
+        raise RuntimeError("the step failed")
+    assert store.get_q_values("router", "s") == {"a": 0.5}
+    # The log grows back past where the rolled-back lines ended: still read right.
+    store.save_q_values("router", {"s": {"b": 0.1}, "u": {"a": 0.123456789}})
+    assert store.get_q_values("router", "s") == {"a": 0.5, "b": 0.1}
+    assert store.get_q_values("router", "t") == {}
+
+
+def test_q_values_stay_right_when_the_file_store_compacts_its_log(make_store: Any) -> None:
+    store = make_store()
+    states = [f"state-{k:03d}-with-a-longish-name" for k in range(100)]
+    # 200 changes of ~5 KB: the file store folds its log into the table several times.
+    for i in range(200):
+        store.save_q_values("router", {state: {"a": float(i), "b": -float(i)} for state in states})
+        if i % 9 == 0:
+            assert store.get_q_values("router", states[i % 100]) == {"a": float(i), "b": -float(i)}
+    expected = {state: {"a": 199.0, "b": -199.0} for state in states}
+    assert make_store().get_q_table("router") == expected
+    assert {state: store.get_q_values("router", state) for state in states} == expected

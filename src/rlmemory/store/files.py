@@ -55,6 +55,7 @@ from rlmemory.store._fileencode import (
     text_fragment,
     utf8,
 )
+from rlmemory.store._filefolded import FoldedTables
 from rlmemory.store._fileio import (
     SAFE_NAME,
     append_bytes,
@@ -146,6 +147,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         self._pending_compactions: dict[Path, tuple[Path, int, bool]] = {}
         self._names: dict[str, str] = {}
         self._totals = HistoryTotals()
+        self._folded = FoldedTables()
         if self._base.exists() and not self._base.is_dir():
             raise StoreError(f"{self._base} exists and is not a folder", self.location)
         self._base.mkdir(parents=True, exist_ok=True)
@@ -192,6 +194,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
                 try:
                     if roll_back(self._base):
                         self._totals.clear()
+                        self._folded.clear()
                 except BaseException:
                     self._file_lock.release()
                     raise
@@ -217,6 +220,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
                 self._journal = None
                 self._pending_compactions.clear()
                 self._totals.clear()
+                self._folded.clear()
                 roll_back(self._base)
                 raise
             self._journal = None
@@ -415,13 +419,15 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             self._log_change(folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, change)
 
     def get_q_values(self, agent_name: str, state: str) -> dict[str, float]:
-        # Correct across processes (read under the folder lock, log included), but not
-        # one lookup: it folds the agent's table and its updates log, O(table size).
+        # Under the folder lock, from the Q-table folded in memory plus the log lines
+        # appended since (by any process): a stat of two files and a short read.
         check_name(agent_name)
         if not isinstance(state, str):
             raise TypeError(f"state must be a str, not {type(state).__name__}")
-        table = self.get_q_table(agent_name) or {}
-        return dict(table.get(state, {}))
+        with self._locked():
+            folder = self._agent_folder(agent_name)
+            table = self._folded.current(folder / Q_TABLE_FILE, folder / Q_UPDATES_FILE, 2)
+            return dict(table.get(state, {}))
 
     # ---------------------------------------------------------- policy gradient
     def save_policy_params(self, agent_name: str, policy_params: Mapping[str, Any]) -> None:
