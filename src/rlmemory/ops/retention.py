@@ -238,13 +238,6 @@ def q_states_to_prune(
     return sorted(doomed)
 
 
-def plan_prune(
-    store: MemoryStore, agent_name: str, policy: RetentionPolicy, *, now: float | None = None
-) -> PruneReport:
-    """What :func:`prune` would remove now; nothing is changed."""
-    return _prune(store, agent_name, policy, now=now, dry_run=True)
-
-
 def prune(
     store: MemoryStore,
     agent_name: str,
@@ -258,17 +251,6 @@ def prune(
     A real prune saves a version of the agent's learned state first and then deletes,
     all in one transaction.
     """
-    return _prune(store, agent_name, policy, now=now, dry_run=dry_run)
-
-
-def _prune(
-    store: MemoryStore,
-    agent_name: str,
-    policy: RetentionPolicy,
-    *,
-    now: float | None,
-    dry_run: bool,
-) -> PruneReport:
     check_agent_name(agent_name)
     if not isinstance(policy, RetentionPolicy):
         raise TypeError(f"policy must be a RetentionPolicy, not {type(policy).__name__}")
