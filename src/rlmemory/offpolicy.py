@@ -52,6 +52,7 @@ import numpy as np
 RewardModel = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 POLICY_NAMES = ("linucb", "thompson", "epsilon_greedy", "uniform")
+ESTIMATORS = ("IPS", "SNIPS", "DM", "DR")
 
 
 @dataclass
@@ -476,7 +477,7 @@ def evaluate_policy(
     logged: LoggedDecisions,
     target: Any,
     *,
-    estimators: Iterable[str] = ("IPS", "SNIPS", "DM", "DR"),
+    estimators: Iterable[str] = ESTIMATORS,
     reward_model: RewardModel | None = None,
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
@@ -484,9 +485,9 @@ def evaluate_policy(
 ) -> dict[str, Estimate]:
     """Every requested estimate of the target policy's value, keyed by estimator name."""
     wanted = [e.upper() for e in estimators]
-    unknown = sorted(set(wanted) - {"IPS", "SNIPS", "DM", "DR"})
+    unknown = sorted(set(wanted) - set(ESTIMATORS))
     if unknown:
-        raise ValueError(f"unknown estimators {unknown}; choose from IPS, SNIPS, DM, DR")
+        raise ValueError(f"unknown estimators {unknown}; choose from {', '.join(ESTIMATORS)}")
     options = {"n_bootstrap": n_bootstrap, "confidence": confidence, "seed": seed}
     predictions = None
     if "DM" in wanted or "DR" in wanted:
