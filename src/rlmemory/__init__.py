@@ -30,6 +30,7 @@ _EXPORTS = {
     "EncryptionKeyError": "rlmemory.errors",
     "UnknownDecisionError": "rlmemory.errors",
     "UnknownInteractionError": "rlmemory.errors",
+    "UnknownRewardError": "rlmemory.errors",
     # learning loop
     "RewardSystem": "rlmemory.rewards",
     "QLearningAgent": "rlmemory.learners.qlearning",

@@ -59,3 +59,15 @@ class UnknownInteractionError(LookupError):
     def __init__(self, interaction_id: object) -> None:
         super().__init__(f"no interaction with id {interaction_id!r}")
         self.interaction_id = interaction_id
+
+
+class UnknownRewardError(LookupError):
+    """No reward with this id exists in this store.
+
+    >>> str(UnknownRewardError(7))
+    'no reward with id 7'
+    """
+
+    def __init__(self, reward_id: object) -> None:
+        super().__init__(f"no reward with id {reward_id!r}")
+        self.reward_id = reward_id

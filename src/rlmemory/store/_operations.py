@@ -1,12 +1,21 @@
-"""What both stores' operations share: backup table order, argument checks, unknown-reward error."""
+"""What both stores' operations share: backup table order and argument checks."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from rlmemory.errors import UnknownRewardError
 from rlmemory.store._validation import check_finite, check_text
 from rlmemory.store.base import HISTORY_TABLES, Row
+
+__all__ = [
+    "BACKUP_TABLES",
+    "UnknownRewardError",
+    "check_prune_arguments",
+    "check_states",
+    "nothing_pruned",
+]
 
 #: The SQL store's table names, in load order; the file store produces the same rows.
 BACKUP_TABLES = (
@@ -20,18 +29,6 @@ BACKUP_TABLES = (
     "agent_versions",
     "q_tables_unmigrated",
 )
-
-
-class UnknownRewardError(LookupError):
-    """No reward with this id exists in this store.
-
-    >>> str(UnknownRewardError(7))
-    'no reward with id 7'
-    """
-
-    def __init__(self, reward_id: object) -> None:
-        super().__init__(f"no reward with id {reward_id!r}")
-        self.reward_id = reward_id
 
 
 def check_prune_arguments(table: object, older_than: Any, keep_newest: object) -> float | None:
