@@ -19,6 +19,12 @@ seed's 0.01: with unit-scale features and an update every 10 requests, 0.01 move
 the logits by well under one unit in 400 requests (measured on the routing test:
 0.52 routed right over requests 301–400, against 0.90 with 0.1).
 
+Several processes: the parameters are one document that every update rewrites from
+the process's own copy, so two processes learning the same policy overwrite each
+other's updates (last writer wins) and keep their pending steps apart. Let one
+process learn; others may ``reload()`` it. Q-learning and the linear bandits re-read
+what they update and lose nothing (``docs/learners.md``, "Several processes").
+
 >>> import tempfile, os
 >>> from rlmemory.store.sql import MemoryDatabase
 >>> from rlmemory.features import OfflineStateExtractor

@@ -28,7 +28,10 @@ Contract common to every method:
   broken by id, so the order is the order of insertion.
 * A store object may be shared by threads; several processes may open the same
   store at once. Incremental writes to different keys from different processes all
-  survive, and appended rows are never lost.
+  survive, and appended rows are never lost. A learner that updates a stored value
+  from its current one does it inside :meth:`MemoryStore.transaction`, after
+  :meth:`MemoryStore.lock_learner`, re-reading with :meth:`MemoryStore.get_q_values` or
+  :meth:`MemoryStore.get_arrays`: then updates of one key by several processes all count.
 """
 
 from __future__ import annotations
