@@ -152,7 +152,7 @@ class QLearningAgent:
         check_known_action(action, self.actions)
         reward = check_reward(reward)
         db = self.db
-        with self._lock, db.transaction():
+        with db.transaction(), self._lock:  # store, then learner: the coordinator's order
             # Other processes may have updated these states since we loaded them: lock
             # the learner (a no-op where write transactions already exclude each
             # other), re-read, and compute from the stored values, not from our copy.
