@@ -14,14 +14,13 @@ has a closed form that holds only if every update built on the previous one:
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import learning_worker as worker_module
 import pytest
 
+from released_workers import run_released_together
 from rlmemory.learners.bandits import LinUCBAgent
 from rlmemory.learners.qlearning import QLearningAgent
 
@@ -29,41 +28,15 @@ WORKER_SCRIPT = Path(worker_module.__file__)
 PROCESSES = 4
 UPDATES_PER_PROCESS = 60
 UPDATES = str(UPDATES_PER_PROCESS)
-CHILD_TIMEOUT_SECONDS = 240
 
 
 def run_learners(location: str, mode: str, env: dict[str, str]) -> None:
     """Start the workers, release them together, fail with their stderr if any fails."""
-    children = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER_SCRIPT), location, mode, str(worker), UPDATES],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for worker in range(PROCESSES)
-    ]
-    try:
-        for child in children:
-            if child.stdout.readline().strip() != "ready":
-                child.wait(CHILD_TIMEOUT_SECONDS)
-                pytest.fail(f"worker could not start on {location}:\n{child.stderr.read()}")
-        for child in children:
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        failures = []
-        for number, child in enumerate(children):
-            out, err = child.communicate(timeout=CHILD_TIMEOUT_SECONDS)
-            if child.returncode != 0 or out.strip() != "done":
-                failures.append(f"worker {number} exited {child.returncode}:\n{err}")
-        assert not failures, "\n".join(failures)
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+    run_released_together(
+        [[str(WORKER_SCRIPT), location, mode, str(worker), UPDATES] for worker in range(PROCESSES)],
+        env,
+        location,
+    )
 
 
 def q_value_after(updates: int) -> float:

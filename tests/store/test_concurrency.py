@@ -8,52 +8,29 @@ failed (for SQLite: no "database is locked" reaching the caller).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from released_workers import run_released_together
+
 WORKER_SCRIPT = Path(__file__).with_name("store_worker.py")
 AGENT = "router"
 PROCESSES = 4
 WRITES_PER_PROCESS = 500
-CHILD_TIMEOUT_SECONDS = 240
 
 
 def run_writers(location: str, mode: str, env: dict[str, str], processes: int, writes: int) -> None:
     """Start ``processes`` workers, release them together, fail with their stderr if any fails."""
-    children = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER_SCRIPT), location, mode, str(worker), "0", str(writes)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for worker in range(processes)
-    ]
-    try:
-        for child in children:
-            if child.stdout.readline().strip() != "ready":
-                child.wait(CHILD_TIMEOUT_SECONDS)
-                pytest.fail(f"worker could not open {location}:\n{child.stderr.read()}")
-        for child in children:
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        failures = []
-        for worker, child in enumerate(children):
-            out, err = child.communicate(timeout=CHILD_TIMEOUT_SECONDS)
-            if child.returncode != 0 or out.strip() != "done":
-                failures.append(f"worker {worker} exited {child.returncode}:\n{err}")
-        assert not failures, "\n".join(failures)
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+    run_released_together(
+        [
+            [str(WORKER_SCRIPT), location, mode, str(worker), "0", str(writes)]
+            for worker in range(processes)
+        ],
+        env,
+        location,
+    )
 
 
 @pytest.mark.slow
