@@ -126,6 +126,20 @@ def _reject(value: Any) -> Any:
     raise _Unencodable(type(value).__name__)
 
 
+def check_mapping(value: object, field: str, contents: str = "") -> Mapping[Any, Any]:
+    """Return ``value`` if it is a mapping, else a ``TypeError`` naming ``field``.
+
+    >>> check_mapping({"a": 1}, "reward_components")
+    {'a': 1}
+    >>> check_mapping([1], "arrays", " of name to array")
+    Traceback (most recent call last):
+    TypeError: arrays must be a mapping of name to array, not list
+    """
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{field} must be a mapping{contents}, not {type(value).__name__}")
+    return value
+
+
 def check_q_table(q_table: object, field: str = "q_table") -> QTable:
     """Validate a Q-table ``{state: {action: value}}`` and return a plain-dict copy.
 

@@ -81,6 +81,7 @@ from rlmemory.store._validation import (
     check_finite,
     check_id,
     check_limit,
+    check_mapping,
     check_q_table,
     check_text,
     to_json,
@@ -432,8 +433,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
     # ---------------------------------------------------------- policy gradient
     def save_policy_params(self, agent_name: str, policy_params: Mapping[str, Any]) -> None:
         check_name(agent_name)
-        if not isinstance(policy_params, Mapping):
-            raise TypeError(f"policy_params must be a mapping, not {type(policy_params).__name__}")
+        check_mapping(policy_params, "policy_params")
         text = to_json(dict(policy_params), "policy_params")
         utf8(text, "policy_params")
         data = encode_document(json.loads(text))
@@ -449,10 +449,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
     # ------------------------------------------------------------ numeric arrays
     def save_arrays(self, agent_name: str, arrays: Mapping[str, np.ndarray]) -> None:
         check_name(agent_name)
-        if not isinstance(arrays, Mapping):
-            raise TypeError(
-                f"arrays must be a mapping of name to array, not {type(arrays).__name__}"
-            )
+        check_mapping(arrays, "arrays", " of name to array")
         encoded = {key: encode_array(key, value) for key, value in arrays.items()}
         if not encoded:
             return
@@ -502,10 +499,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         decision_id: int | None = None,
     ) -> int:
         check_name(agent_name)
-        if not isinstance(reward_components, Mapping):
-            raise TypeError(
-                f"reward_components must be a mapping, not {type(reward_components).__name__}"
-            )
+        check_mapping(reward_components, "reward_components")
         body = json_object(
             reward=json_fragment(check_finite(reward, "reward"), "reward"),
             reward_components=json_fragment(dict(reward_components), "reward_components"),
@@ -632,8 +626,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         features: Sequence[float] | None = None,
     ) -> int:
         check_name(agent_name)
-        if not isinstance(q_values, Mapping):
-            raise TypeError(f"q_values must be a mapping, not {type(q_values).__name__}")
+        check_mapping(q_values, "q_values")
         body = json_object(
             state=text_fragment(state, "state"),
             selected_action=text_fragment(selected_action, "selected_action"),

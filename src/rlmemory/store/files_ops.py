@@ -55,6 +55,7 @@ from rlmemory.store._validation import (
     check_agent_name,
     check_finite,
     check_id,
+    check_mapping,
     check_text,
     to_json,
 )
@@ -255,10 +256,7 @@ class FileOperations(SealedValues):
         files = _files()
         fragments = {"reward": json_fragment(check_finite(reward, "reward"), "reward")}
         if reward_components is not None:
-            if not isinstance(reward_components, Mapping):
-                raise TypeError(
-                    f"reward_components must be a mapping, not {type(reward_components).__name__}"
-                )
+            check_mapping(reward_components, "reward_components")
             fragments["reward_components"] = json_fragment(
                 dict(reward_components), "reward_components"
             )

@@ -50,6 +50,7 @@ from rlmemory.store._validation import (
     check_finite,
     check_id,
     check_limit,
+    check_mapping,
     check_q_table,
     check_text,
     to_json,
@@ -622,8 +623,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
     # ------------------------------------------------------------- policy gradient
     def save_policy_params(self, agent_name: str, policy_params: Mapping[str, Any]) -> None:
         agent_name = _name(agent_name)
-        if not isinstance(policy_params, Mapping):
-            raise TypeError(f"policy_params must be a mapping, not {type(policy_params).__name__}")
+        check_mapping(policy_params, "policy_params")
         text = to_json(policy_params, "policy_params")
         self._run(
             lambda cursor: cursor.execute(
@@ -652,10 +652,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
     # --------------------------------------------------------------- numeric arrays
     def save_arrays(self, agent_name: str, arrays: Mapping[str, np.ndarray]) -> None:
         agent_name = _name(agent_name)
-        if not isinstance(arrays, Mapping):
-            raise TypeError(
-                f"arrays must be a mapping of name to array, not {type(arrays).__name__}"
-            )
+        check_mapping(arrays, "arrays", " of name to array")
         records = []
         for key, array in arrays.items():
             key = _text(key, "arrays key")
@@ -783,10 +780,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
     ) -> int:
         agent_name = _name(agent_name)
         reward = check_finite(reward, "reward")
-        if not isinstance(reward_components, Mapping):
-            raise TypeError(
-                f"reward_components must be a mapping, not {type(reward_components).__name__}"
-            )
+        check_mapping(reward_components, "reward_components")
         components = to_json(reward_components, "reward_components")
         if decision_id is not None:
             decision_id = check_id(decision_id, "decision_id")
@@ -1034,8 +1028,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         agent_name = _name(agent_name)
         state = _text(state, "state")
         selected_action = _text(selected_action, "selected_action")
-        if not isinstance(q_values, Mapping):
-            raise TypeError(f"q_values must be a mapping, not {type(q_values).__name__}")
+        check_mapping(q_values, "q_values")
         q_values_json = to_json(q_values, "q_values")
         reward_json = to_json(reward, "reward")
         if propensity is not None:

@@ -31,6 +31,7 @@ from rlmemory.store._validation import (
     check_agent_name,
     check_finite,
     check_id,
+    check_mapping,
     check_text,
     to_json,
 )
@@ -310,10 +311,7 @@ class SqlOperations(SealedValues):
         reward = check_finite(reward, "reward")
         values: dict[str, Any] = {"reward": reward}
         if reward_components is not None:
-            if not isinstance(reward_components, Mapping):
-                raise TypeError(
-                    f"reward_components must be a mapping, not {type(reward_components).__name__}"
-                )
+            check_mapping(reward_components, "reward_components")
             values["reward_components"] = to_json(reward_components, "reward_components")
         self._update_by_id(schema.agent_rewards, reward_id, values, UnknownRewardError)
 
