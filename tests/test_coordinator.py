@@ -565,14 +565,21 @@ def test_policy_gradient_routes_seven_tenths_right_after_400_requests(db: Any) -
     assert routed_right_share(coordinator, 400, 100, seed=12) >= 0.70
 
 
-@pytest.mark.parametrize("rl_agent_type", ["linucb", "thompson", "epsilon_greedy"])
-def test_bandit_learners_route_and_log_propensities(db: Any, rl_agent_type: str) -> None:
+@pytest.mark.parametrize(
+    ("rl_agent_type", "minimum_share"),
+    # chance is 1/3. Epsilon-greedy's optimistic prior_mean (1.0) lifts it from 0.67 to
+    # 0.99 here (mean over seeds 13-24: 0.76 -> 0.97, lowest 0.92; docs/bandits.md).
+    [("linucb", 0.5), ("thompson", 0.5), ("epsilon_greedy", 0.85)],
+)
+def test_bandit_learners_route_and_log_propensities(
+    db: Any, rl_agent_type: str, minimum_share: float
+) -> None:
     coordinator = make_coordinator(db, rl_agent_type, seed=13)
     share = routed_right_share(coordinator, 250, 100, seed=13)
     decisions = db.get_agent_decisions("rl_coordinator", 500)
     assert len(decisions) == 250
     assert all(0 < row["propensity"] <= 1 for row in decisions)
-    assert share >= 0.5  # chance is 1/3; learning quality is pinned in the bandits' own tests
+    assert share >= minimum_share
 
 
 def test_policy_gradient_logs_the_probability_of_its_choice(db: Any) -> None:

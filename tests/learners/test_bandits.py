@@ -20,6 +20,7 @@ LEARNERS = [
     pytest.param(LinUCBAgent, {"alpha": 0.7}, id="linucb"),
     pytest.param(ThompsonSamplingAgent, {"v": 0.3}, id="thompson"),
     pytest.param(EpsilonGreedyAgent, {"epsilon": 0.2}, id="epsilon_greedy"),
+    pytest.param(LinUCBAgent, {"alpha": 0.7, "prior_mean": 0.5}, id="linucb_prior_mean"),
 ]
 
 
@@ -48,7 +49,7 @@ def test_updates_match_the_closed_form_ridge_solution(learner_class, options):
     for action in ACTIONS:
         rows = np.array([a == action for a in actions])
         A = 2.0 * np.eye(4) + contexts[rows].T @ contexts[rows]
-        b = contexts[rows].T @ rewards[rows]
+        b = contexts[rows].T @ (rewards[rows] - learner.prior_mean)
         np.testing.assert_allclose(statistics[action]["A_inv"], np.linalg.inv(A), atol=1e-10)
         np.testing.assert_allclose(statistics[action]["theta"], np.linalg.solve(A, b), atol=1e-10)
         assert int(statistics[action]["count"]) == rows.sum()
@@ -164,11 +165,63 @@ def test_linucb_splits_probability_evenly_between_tied_actions():
 
 
 def test_epsilon_greedy_probabilities_are_exact():
-    learner = EpsilonGreedyAgent("router", None, list(ACTIONS), epsilon=0.3)
+    learner = EpsilonGreedyAgent("router", None, list(ACTIONS), epsilon=0.3, prior_mean=0.0)
     learner.update([1.0], "analysis", 1.0)
     probabilities = learner.action_probabilities([1.0])
     assert probabilities["analysis"] == pytest.approx(0.7 + 0.1)
     assert probabilities["search"] == pytest.approx(0.1)
+
+
+def test_epsilon_greedy_is_optimistic_by_default_so_a_poor_payer_is_left_for_untried_ones():
+    learner = EpsilonGreedyAgent("router", None, list(ACTIONS), epsilon=0.3)
+    learner.update([1.0], "analysis", 0.45)
+    probabilities = learner.action_probabilities([1.0])
+    assert probabilities["analysis"] == pytest.approx(0.1)
+    assert probabilities["search"] == pytest.approx(0.1 + 0.7 / 2)
+
+
+@pytest.mark.parametrize(
+    ("learner_class", "options"),
+    [(LinUCBAgent, {"alpha": 0.0}), (ThompsonSamplingAgent, {}), (EpsilonGreedyAgent, {})],
+)
+def test_prior_mean_is_the_prediction_of_an_untried_action(learner_class, options):
+    learner = learner_class("router", None, list(ACTIONS), prior_mean=0.8, **options)
+    learner.update([1.0, 2.0], "code", 0.2)
+    choice = learner.choose(Observation("s", np.array([1.0, 2.0])), np.random.default_rng(0))
+    # ridge 1, one row x: theta . x = (0.2 - 0.8) |x|^2 / (1 + |x|^2) = -0.6 * 5 / 6
+    assert choice.scores == pytest.approx({"search": 0.8, "analysis": 0.8, "code": 0.3})
+
+
+def test_prior_mean_shifts_every_prediction_and_data_pulls_away_from_it():
+    plain = EpsilonGreedyAgent("router", None, ["a", "b"], prior_mean=0.0)
+    shifted = EpsilonGreedyAgent("router", None, ["a", "b"], prior_mean=1.0)
+    for learner in (plain, shifted):
+        learner.update([1.0], "a", 0.5)
+    plain_scores = plain.choose(Observation("s", np.array([1.0])), np.random.default_rng(0))
+    shifted_scores = shifted.choose(Observation("s", np.array([1.0])), np.random.default_rng(0))
+    assert plain_scores.scores == pytest.approx({"a": 0.25, "b": 0.0})
+    assert shifted_scores.scores == pytest.approx({"a": 0.75, "b": 1.0})
+    assert shifted.action_probabilities([1.0]) == pytest.approx({"a": 0.025, "b": 0.975})
+
+
+def test_a_non_zero_prior_mean_is_stored_and_a_mismatch_on_load_is_refused(store):
+    learner = EpsilonGreedyAgent("router", store, list(ACTIONS), prior_mean=1.0)
+    learner.update([1.0, 2.0], "code", 0.5)
+    stored = store.get_arrays("router")
+    assert set(stored) == {"code/ridge", "prior_mean"}
+    with pytest.raises(ValueError, match=r"prior_mean 1\.0 in the store, but prior_mean 0\.0"):
+        EpsilonGreedyAgent("router", store, list(ACTIONS), prior_mean=0.0)
+    assert all(np.array_equal(store.get_arrays("router")[k], v) for k, v in stored.items())
+    reopened = EpsilonGreedyAgent("router", store, list(ACTIONS), prior_mean=1.0)
+    assert int(reopened.statistics()["code"]["count"]) == 1
+
+
+def test_statistics_learned_with_prior_mean_zero_are_refused_under_another_prior(store):
+    LinUCBAgent("router", store, list(ACTIONS)).update([1.0, 2.0], "code", 0.5)
+    assert set(store.get_arrays("router")) == {"code/ridge"}
+    with pytest.raises(ValueError, match=r"pass prior_mean=0\.0 to use them"):
+        EpsilonGreedyAgent("router", store, list(ACTIONS))
+    assert EpsilonGreedyAgent("router", store, list(ACTIONS), prior_mean=0.0).dimension == 2
 
 
 def test_thompson_sampling_prefers_the_better_action_with_calibrated_probability():
@@ -262,3 +315,6 @@ def test_bad_constructor_arguments_are_refused():
         EpsilonGreedyAgent("router", None, ["a"], epsilon=1.5)
     with pytest.raises(ValueError, match="at least one action"):
         ThompsonSamplingAgent("router", None, [])
+    for bad in (float("nan"), float("inf"), "1.0", True):
+        with pytest.raises(ValueError, match="prior_mean"):
+            LinUCBAgent("router", None, ["a"], prior_mean=bad)

@@ -7,12 +7,20 @@ costs O(d^2) and scoring every action for one context is a few vectorised numpy 
 same way on update and on load, so a model restored from its arrays scores exactly
 like the one that wrote them.
 
+With ``prior_mean = m`` the models are fitted to ``r_i - m`` (so ``b_k`` holds the
+centred rewards) and predict ``theta_k . x + m``: an action with no data predicts
+``m`` and little data is shrunk towards ``m`` instead of towards 0.
+
 >>> import numpy as np
 >>> arms = RidgeArms(dimension=2, ridge=1.0)
 >>> arms.add_action()
 >>> arms.update(0, np.array([1.0, 0.0]), 1.0)
 >>> arms.means(np.array([1.0, 0.0])).round(3).tolist()
 [0.5]
+>>> optimistic = RidgeArms(dimension=2, ridge=1.0, prior_mean=1.0)
+>>> optimistic.add_action()
+>>> optimistic.means(np.array([1.0, 0.0])).tolist()
+[1.0]
 """
 
 from __future__ import annotations
@@ -31,13 +39,16 @@ def state_key(action: str) -> str:
 class RidgeArms:
     """Stacked ridge models, one per action, indexed by position."""
 
-    def __init__(self, dimension: int, ridge: float) -> None:
+    def __init__(self, dimension: int, ridge: float, prior_mean: float = 0.0) -> None:
         if dimension < 1:
             raise ValueError(f"dimension must be >= 1, got {dimension}")
         if not np.isfinite(ridge) or ridge <= 0:
             raise ValueError(f"ridge must be a positive finite number, got {ridge}")
+        if not np.isfinite(prior_mean):
+            raise ValueError(f"prior_mean must be a finite number, got {prior_mean}")
         self.dimension = dimension
         self.ridge = float(ridge)
+        self.prior_mean = float(prior_mean)
         self.A_inv = np.empty((0, dimension, dimension))
         self.b = np.empty((0, dimension))
         self.theta = np.empty((0, dimension))
@@ -98,18 +109,25 @@ class RidgeArms:
         self.theta[k] = self.A_inv[k] @ self.b[k]
 
     def update(self, k: int, x: np.ndarray, reward: float, weight: float = 1.0) -> None:
-        """Add ``weight * x x^T`` to ``A_k`` and ``weight * reward * x`` to ``b_k``."""
+        """Add ``weight * x x^T`` to ``A_k`` and ``weight * (reward - prior_mean) * x`` to ``b_k``.
+
+        ``b_k`` thus holds centred rewards; :meth:`means` adds ``prior_mean`` back.
+        """
         A_inv = self.A_inv[k]
         u = A_inv @ x
         # multiply.outer(u, u) * c is exactly symmetric, so A_inv stays exactly symmetric.
         A_inv -= np.multiply.outer(u, u) * (weight / (1.0 + weight * (x @ u)))
-        self.b[k] += (weight * reward) * x
+        self.b[k] += (weight * (reward - self.prior_mean)) * x
         self.theta[k] = A_inv @ self.b[k]
         self.counts[k] += 1
 
     def means(self, x: np.ndarray) -> np.ndarray:
-        """Predicted reward of every action for context ``x``: ``theta_k . x``."""
-        return self.theta @ x
+        """Predicted reward of every action for context ``x``: ``theta_k . x + prior_mean``."""
+        return self.theta @ x + self.prior_mean
+
+    def mean_rows(self, contexts: np.ndarray) -> np.ndarray:
+        """:meth:`means` for every row of ``contexts``, shape (n, number of actions)."""
+        return contexts @ self.theta.T + self.prior_mean
 
     def variances(self, x: np.ndarray) -> np.ndarray:
         """``x^T A_k^{-1} x`` for every action (the width of its confidence ellipsoid)."""

@@ -8,6 +8,15 @@ A^{-1}]`` (see :meth:`RidgeArms.state_of`); a learner built again on the same st
 restores them bit for bit. ``db=None`` runs the same learner
 without a store (nothing persisted), for experiments and offline evaluation.
 
+``prior_mean`` is the reward an action is predicted to earn before it has data: the
+ridge models are fitted to ``reward - prior_mean`` and predict ``theta_k . x +
+prior_mean``, so estimates shrink towards it rather than towards 0. The stored ``b``
+is of those centred rewards, so a learner whose ``prior_mean`` is not 0 also stores it
+(key ``"prior_mean"``), and building a learner on statistics learned with another
+``prior_mean`` is a ``ValueError``. Epsilon-greedy defaults to an optimistic 1.0 (rewards
+in [0, 1]): otherwise it locks onto the first action that pays anything; LinUCB and
+Thompson sampling explore by themselves and default to 0.0 (``docs/bandits.md``).
+
 Each learner reports the probability of its choice (``Choice.propensity``) and of
 every action (``action_probabilities``), which off-policy evaluation relies on:
 
@@ -45,6 +54,9 @@ import numpy as np
 from rlmemory.learners._ridge import STATE_SUFFIX, RidgeArms, state_key
 from rlmemory.learners.base import Choice, Observation
 
+#: Store key (next to the per-action ``f"{action}/ridge"`` keys) of a non-zero prior_mean.
+PRIOR_MEAN_KEY = "prior_mean"
+
 #: Coarsest and finest grid step (in posterior standard deviations of the action
 #: concerned) of the numerical integral giving Thompson sampling's probabilities.
 THOMPSON_GRID_STEPS = (0.1, 0.002)
@@ -62,9 +74,9 @@ def _dimension_of_state(size: int) -> int:
     return dimension
 
 
-def _fresh_state(dimension: int, ridge: float) -> np.ndarray:
+def _fresh_state(dimension: int, ridge: float, prior_mean: float) -> np.ndarray:
     """The packed statistics of an action that has learned nothing."""
-    arms = RidgeArms(dimension, ridge)
+    arms = RidgeArms(dimension, ridge, prior_mean)
     arms.add_action()
     return arms.state_of(0)
 
@@ -123,6 +135,7 @@ class _LinearBandit:
         actions: Sequence[str],
         *,
         ridge: float = 1.0,
+        prior_mean: float = 0.0,
         dimension: int | None = None,
         seed: int | None = None,
     ) -> None:
@@ -137,12 +150,19 @@ class _LinearBandit:
             raise ValueError(f"actions must be unique, got {action_list}")
         if not isinstance(ridge, int | float) or not math.isfinite(ridge) or ridge <= 0:
             raise ValueError(f"ridge must be a positive finite number, got {ridge!r}")
+        if (
+            isinstance(prior_mean, bool)
+            or not isinstance(prior_mean, int | float | np.number)
+            or not math.isfinite(prior_mean)
+        ):
+            raise ValueError(f"prior_mean must be a finite number, got {prior_mean!r}")
         if dimension is not None and (not isinstance(dimension, int) or dimension < 1):
             raise ValueError(f"dimension must be a positive integer, got {dimension!r}")
         self.name = name
         self.db = db
         self.actions = action_list
         self.ridge = float(ridge)
+        self.prior_mean = float(prior_mean)
         self._requested_dimension = dimension
         self._rng = np.random.default_rng(seed)
         self._arms: RidgeArms | None = None
@@ -157,6 +177,8 @@ class _LinearBandit:
     def reload(self) -> None:
         """Re-read every action's statistics from the store (fresh where none are stored)."""
         stored = self._stored_statistics()
+        if stored:
+            self._check_stored_prior_mean()
         dimension = self._requested_dimension
         for state in stored.values():
             found = _dimension_of_state(state.size)
@@ -170,10 +192,21 @@ class _LinearBandit:
         if dimension is None:
             self._arms = None
             return
-        arms = RidgeArms(dimension, self.ridge)
+        arms = RidgeArms(dimension, self.ridge, self.prior_mean)
         for action in self.actions:
             arms.add_action(stored.get(action))
         self._arms = arms
+
+    def _check_stored_prior_mean(self) -> None:
+        """``ValueError`` unless the stored statistics were learned with this prior_mean."""
+        stored = self.db.get_arrays(self.name, [PRIOR_MEAN_KEY]).get(PRIOR_MEAN_KEY)
+        found = 0.0 if stored is None else float(np.asarray(stored).reshape(-1)[0])
+        if found != self.prior_mean:
+            raise ValueError(
+                f"learner {self.name!r} has statistics learned with prior_mean {found} in "
+                f"the store, but prior_mean {self.prior_mean} was requested; pass "
+                f"prior_mean={found} to use them"
+            )
 
     def _stored_statistics(self) -> dict[str, np.ndarray]:
         if self.db is None:
@@ -204,9 +237,10 @@ class _LinearBandit:
         if self.db is None or self._arms is None:
             return
         arms = self._arms
-        self.db.save_arrays(
-            self.name, {state_key(self.actions[k]): arms.state_of(k) for k in indices}
-        )
+        arrays = {state_key(self.actions[k]): arms.state_of(k) for k in indices}
+        if self.prior_mean != 0.0:
+            arrays[PRIOR_MEAN_KEY] = np.array([self.prior_mean])
+        self.db.save_arrays(self.name, arrays)
 
     # ------------------------------------------------------------ validation
     def _features(self, features: Any) -> np.ndarray:
@@ -219,7 +253,7 @@ class _LinearBandit:
         if not np.all(np.isfinite(x)):
             raise ValueError("features contain NaN or infinite values")
         if self._arms is None:
-            arms = RidgeArms(x.size, self.ridge)
+            arms = RidgeArms(x.size, self.ridge, self.prior_mean)
             for _ in self.actions:
                 arms.add_action()
             self._arms = arms
@@ -373,7 +407,7 @@ class _LinearBandit:
             if key in stored:
                 arms.set_state(k, np.asarray(stored[key], dtype=np.float64).reshape(-1))
             elif arms.counts[k]:
-                arms.set_state(k, _fresh_state(arms.dimension, arms.ridge))
+                arms.set_state(k, _fresh_state(arms.dimension, arms.ridge, arms.prior_mean))
 
     @staticmethod
     def _weight(weight: Any) -> float:
@@ -383,7 +417,10 @@ class _LinearBandit:
         return value
 
     def statistics(self) -> dict[str, dict[str, np.ndarray]]:
-        """Each action's ``A_inv``, ``b``, ``theta`` and ``count`` (copies), for inspection."""
+        """Each action's ``A_inv``, ``b``, ``theta`` and ``count`` (copies), for inspection.
+
+        ``b`` and ``theta`` are of the centred rewards ``reward - prior_mean``.
+        """
         arms = self._arms
         if arms is None:
             return {}
@@ -416,13 +453,22 @@ class LinUCBAgent(_LinearBandit):
         *,
         alpha: float = 0.5,
         ridge: float = 1.0,
+        prior_mean: float = 0.0,
         dimension: int | None = None,
         seed: int | None = None,
     ) -> None:
         if not math.isfinite(alpha) or alpha < 0:
             raise ValueError(f"alpha must be a non-negative finite number, got {alpha!r}")
         self.alpha = float(alpha)
-        super().__init__(name, db, actions, ridge=ridge, dimension=dimension, seed=seed)
+        super().__init__(
+            name,
+            db,
+            actions,
+            ridge=ridge,
+            prior_mean=prior_mean,
+            dimension=dimension,
+            seed=seed,
+        )
 
     def _ucb(self, x: np.ndarray) -> np.ndarray:
         arms = self._arms
@@ -442,7 +488,7 @@ class LinUCBAgent(_LinearBandit):
     def _probability_rows(self, contexts: np.ndarray) -> np.ndarray:
         arms = self._arms
         assert arms is not None
-        scores = contexts @ arms.theta.T + self.alpha * np.sqrt(_widths(arms, contexts))
+        scores = arms.mean_rows(contexts) + self.alpha * np.sqrt(_widths(arms, contexts))
         tied = _tie_rows(scores)
         return tied / tied.sum(axis=1, keepdims=True)
 
@@ -450,8 +496,15 @@ class LinUCBAgent(_LinearBandit):
 class EpsilonGreedyAgent(_LinearBandit):
     """Greedy on the ridge estimates, uniform exploration with probability ``epsilon``.
 
+    ``prior_mean`` defaults to 1.0, an optimistic start for rewards in [0, 1]: an action
+    not yet tried is predicted to pay 1, so greedy tries each action that might be
+    better before it settles, instead of keeping the first one that pays anything.
+
     >>> learner = EpsilonGreedyAgent("router", None, ["a", "b"], epsilon=0.5, seed=1)
-    >>> learner.update([1.0], "a", 1.0)
+    >>> learner.update([1.0], "a", 0.4)
+    >>> learner.action_probabilities([1.0])
+    {'a': 0.25, 'b': 0.75}
+    >>> learner.update([1.0], "b", 0.0)
     >>> learner.action_probabilities([1.0])
     {'a': 0.75, 'b': 0.25}
     """
@@ -464,13 +517,22 @@ class EpsilonGreedyAgent(_LinearBandit):
         *,
         epsilon: float = 0.05,
         ridge: float = 1.0,
+        prior_mean: float = 1.0,
         dimension: int | None = None,
         seed: int | None = None,
     ) -> None:
         if not math.isfinite(epsilon) or not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
         self.epsilon = float(epsilon)
-        super().__init__(name, db, actions, ridge=ridge, dimension=dimension, seed=seed)
+        super().__init__(
+            name,
+            db,
+            actions,
+            ridge=ridge,
+            prior_mean=prior_mean,
+            dimension=dimension,
+            seed=seed,
+        )
 
     def _pick(self, x: np.ndarray, rng: np.random.Generator) -> tuple[int, float, np.ndarray]:
         arms = self._arms
@@ -494,7 +556,7 @@ class EpsilonGreedyAgent(_LinearBandit):
     def _probability_rows(self, contexts: np.ndarray) -> np.ndarray:
         arms = self._arms
         assert arms is not None
-        tied = _tie_rows(contexts @ arms.theta.T)
+        tied = _tie_rows(arms.mean_rows(contexts))
         greedy = tied / tied.sum(axis=1, keepdims=True)
         return self.epsilon / tied.shape[1] + (1.0 - self.epsilon) * greedy
 
@@ -517,13 +579,22 @@ class ThompsonSamplingAgent(_LinearBandit):
         *,
         v: float = 0.1,
         ridge: float = 1.0,
+        prior_mean: float = 0.0,
         dimension: int | None = None,
         seed: int | None = None,
     ) -> None:
         if not math.isfinite(v) or v <= 0:
             raise ValueError(f"v must be a positive finite number, got {v!r}")
         self.v = float(v)
-        super().__init__(name, db, actions, ridge=ridge, dimension=dimension, seed=seed)
+        super().__init__(
+            name,
+            db,
+            actions,
+            ridge=ridge,
+            prior_mean=prior_mean,
+            dimension=dimension,
+            seed=seed,
+        )
 
     def _posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         arms = self._arms
