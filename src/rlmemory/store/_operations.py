@@ -9,14 +9,6 @@ from rlmemory.errors import UnknownRewardError
 from rlmemory.store._validation import check_finite, check_text
 from rlmemory.store.base import HISTORY_TABLES, Row
 
-__all__ = [
-    "BACKUP_TABLES",
-    "UnknownRewardError",
-    "check_prune_arguments",
-    "check_states",
-    "nothing_pruned",
-]
-
 #: The SQL store's table names, in load order; the file store produces the same rows.
 BACKUP_TABLES = (
     "q_agents",

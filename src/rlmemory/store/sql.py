@@ -819,19 +819,27 @@ class MemoryDatabase(SqlOperations, MemoryStore):
             write=False,
             atomic=False,
         )
-        return [
-            {
-                "id": row_id,
-                "agent_name": agent_name,
-                "reward": reward,
-                "reward_components": self._load_json(
-                    components, agent_name, f"agent_rewards id={row_id}"
-                ),
-                "decision_id": decision_id,
-                "timestamp": timestamp,
-            }
-            for row_id, reward, components, decision_id, timestamp in rows
-        ]
+        return [self._reward_row(row_id, agent_name, *rest) for row_id, *rest in rows]
+
+    def _reward_row(
+        self,
+        row_id: int,
+        agent_name: str,
+        reward: float,
+        components: str,
+        decision_id: int | None,
+        timestamp: float,
+    ) -> Row:
+        return {
+            "id": row_id,
+            "agent_name": agent_name,
+            "reward": reward,
+            "reward_components": self._load_json(
+                components, agent_name, f"agent_rewards id={row_id}"
+            ),
+            "decision_id": decision_id,
+            "timestamp": timestamp,
+        }
 
     # ----------------------------------------------------------------- interactions
     def save_agent_interaction(

@@ -289,17 +289,7 @@ class SqlOperations(SealedValues):
         )
         if not rows:
             raise UnknownRewardError(reward_id)
-        row_id, agent_name, reward, components, decision_id, timestamp = rows[0]
-        return {
-            "id": row_id,
-            "agent_name": agent_name,
-            "reward": reward,
-            "reward_components": self._load_json(
-                components, agent_name, f"agent_rewards id={row_id}"
-            ),
-            "decision_id": decision_id,
-            "timestamp": timestamp,
-        }
+        return self._reward_row(*rows[0])  # type: ignore[attr-defined]
 
     def update_agent_reward(
         self,
