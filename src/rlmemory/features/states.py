@@ -42,7 +42,6 @@ Two extractors produce :class:`~rlmemory.learners.base.Observation` objects:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import threading
@@ -54,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from rlmemory.features.hashing import stable_hash
 from rlmemory.learners.base import Observation
 
 logger = logging.getLogger(__name__)
@@ -114,17 +114,6 @@ class RequestSignals:
     def state(self) -> str:
         """The state key ``"<intent>:<length>:<code|text>"``."""
         return f"{self.intent}:{self.length}:{'code' if self.has_code else 'text'}"
-
-
-@lru_cache(maxsize=65536)
-def stable_hash(word: str) -> int:
-    """A 64-bit hash of ``word`` that is the same in every process and on every machine.
-
-    >>> stable_hash("search")
-    11151962153575615498
-    """
-    digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8, person=b"rlmemory").digest()
-    return int.from_bytes(digest, "little")
 
 
 def _check_request(request: object) -> str:
