@@ -66,7 +66,7 @@ TRICKY_KEYS = {
     "path_dot": ".",
     "windows_path": "C:\\Windows\\..\\system32",
     "long_300": "n" * 300,
-    "long_300_non_ascii": "日" * 300,
+    "long_non_ascii_510_bytes": "日" * 170,  # just under the 512-byte name limit
 }
 
 #: Agent names that naive file-name mappings confuse with one another.
@@ -86,7 +86,8 @@ COLLIDING_AGENT_NAMES = [
     "/etc/passwd",
     "n" * 300,
     "n" * 299 + "m",
-    "日" * 300,
+    "日" * 170,
+    "日" * 169 + "月",
     "con",
     "NUL",
     "-",

@@ -41,10 +41,8 @@ from rlmemory.errors import (
 )
 from rlmemory.store._fileencode import (
     apply_change,
-    check_features,
     check_keys,
     check_name,
-    check_propensity,
     decode_array,
     encode_array,
     encode_change,
@@ -78,11 +76,17 @@ from rlmemory.store._filerows import (
 )
 from rlmemory.store._filetotals import HistoryTotals, PatchedRewards
 from rlmemory.store._validation import (
+    check_decision_labels,
+    check_features,
     check_finite,
     check_id,
+    check_ids,
+    check_integer,
     check_limit,
     check_mapping,
+    check_propensity,
     check_q_table,
+    check_state,
     check_text,
     to_json,
 )
@@ -423,8 +427,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         # Under the folder lock, from the Q-table folded in memory plus the log lines
         # appended since (by any process): a stat of two files and a short read.
         check_name(agent_name)
-        if not isinstance(state, str):
-            raise TypeError(f"state must be a str, not {type(state).__name__}")
+        check_state(state)
         with self._locked():
             folder = self._agent_folder(agent_name)
             table = self._folded.current(folder / Q_TABLE_FILE, folder / Q_UPDATES_FILE, 2)
@@ -601,9 +604,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         return public
 
     def mark_feedback_learned(self, interaction_ids: Sequence[int]) -> None:
-        if isinstance(interaction_ids, (str, bytes)) or not isinstance(interaction_ids, Sequence):
-            raise TypeError("interaction_ids must be a sequence of int ids")
-        wanted = list(dict.fromkeys(check_id(i, "interaction_ids") for i in interaction_ids))
+        wanted = check_ids(interaction_ids, "interaction_ids")
         with self.transaction():
             found = [self._find_row("interactions", INTERACTIONS_FILE, i) for i in wanted]
             for interaction_id, (_, row) in zip(wanted, found, strict=True):
@@ -626,6 +627,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         features: Sequence[float] | None = None,
     ) -> int:
         check_name(agent_name)
+        check_decision_labels(state, selected_action)
         check_mapping(q_values, "q_values")
         body = json_object(
             state=text_fragment(state, "state"),
@@ -667,7 +669,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         but has no other effect here.
         """
         check_name(agent_name)
-        check_id(after_id, "after_id")
+        check_integer(after_id, "after_id", minimum=0)
         check_limit(batch_size, "batch_size")
         path = self._agent_folder(agent_name) / DECISIONS_FILE
         with self._locked():

@@ -26,7 +26,6 @@ import numpy as np
 
 from rlmemory.errors import CorruptStoreError, UnknownInteractionError
 from rlmemory.store._fileencode import (
-    check_storable_text,
     encode_change,
     json_fragment,
     json_object,
@@ -47,7 +46,6 @@ from rlmemory.store._operations import (
     BACKUP_TABLES,
     UnknownRewardError,
     check_prune_arguments,
-    check_states,
     nothing_pruned,
 )
 from rlmemory.store._sealing import SealedValues
@@ -56,7 +54,11 @@ from rlmemory.store._validation import (
     check_finite,
     check_id,
     check_mapping,
+    check_states,
     check_text,
+    check_version_number,
+    check_version_numbers,
+    checked_backup_rows,
     to_json,
 )
 from rlmemory.store.base import Row
@@ -138,7 +140,7 @@ class FileOperations(SealedValues):
 
     def get_version(self, agent_name: str, version: int) -> Row:
         check_agent_name(agent_name)
-        version = check_id(version, "version")
+        version = check_version_number(version)
         with self._locked():  # type: ignore[attr-defined]
             folder = self._agent_folder(agent_name)  # type: ignore[attr-defined]
             info = next(
@@ -160,7 +162,7 @@ class FileOperations(SealedValues):
 
     def delete_versions(self, agent_name: str, versions: Sequence[int]) -> int:
         check_agent_name(agent_name)
-        doomed = {check_id(number, "versions item") for number in versions}
+        doomed = set(check_version_numbers(versions))
         with self.transaction():  # type: ignore[attr-defined]
             folder = self._agent_folder(agent_name)  # type: ignore[attr-defined]
             present = [row["version"] for row in self.list_versions(agent_name)]
@@ -458,6 +460,7 @@ class FileOperations(SealedValues):
     def load_rows(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
         if table not in BACKUP_TABLES:
             raise ValueError(f"unknown table {table!r}; tables are {', '.join(BACKUP_TABLES)}")
+        rows = checked_backup_rows(table, rows)
         with self.transaction():  # type: ignore[attr-defined]
             if table in _HISTORY_FOR:
                 return self._load_history(table, rows)
@@ -577,7 +580,6 @@ class FileOperations(SealedValues):
         text = check_text(value, field, optional=optional)
         if text is None:
             return b"null"
-        check_storable_text(text, field)
         return text_fragment(self._seal_text(text), field)
 
     def reencrypt(self, cipher: Any) -> tuple[int, int]:
