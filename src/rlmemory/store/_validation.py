@@ -53,6 +53,8 @@ MAX_NAME_BYTES = 512
 MAX_STATE_BYTES = 1536
 #: Largest id, limit or count: a signed 64-bit integer.
 INT64_MAX = 2**63 - 1
+#: Smallest id a store accepts to look up (and then does not find).
+INT64_MIN = -(2**63)
 #: Largest version number: PostgreSQL's 4-byte ``INTEGER``.
 MAX_VERSION = 2**31 - 1
 #: Deepest nesting of lists and mappings in a JSON payload.
@@ -189,9 +191,9 @@ def check_integer(value: object, field: str, *, minimum: int, maximum: int = INT
         raise TypeError(f"{field} must be an int, not {type(value).__name__}")
     value = int(value)
     if value < minimum:
-        raise ValueError(f"{field} must be at least {minimum}, got {value}")
+        raise ValueError(f"{field} must be at least {minimum}, got {_big(value)}")
     if value > maximum:
-        kind = "a signed 64-bit integer" if maximum == INT64_MAX else "a 32-bit integer"
+        kind = "a signed 64-bit integer" if maximum == INT64_MAX else "a signed 32-bit integer"
         raise ValueError(f"{field} must be at most {maximum} ({kind}), got {_big(value)}")
     return value
 
@@ -204,8 +206,12 @@ def _big(value: int) -> str:
 
 
 def check_id(value: object, field: str) -> int:
-    """Return ``value`` if it is a row id: an int from 1 to :data:`INT64_MAX`."""
-    return check_integer(value, field, minimum=1)
+    """Return ``value`` if it is a row id: an int that fits a signed 64-bit column.
+
+    Ids are never 0 or negative, but such an id is simply not found (``LookupError``
+    from the store), like any other id that was never given out.
+    """
+    return check_integer(value, field, minimum=INT64_MIN)
 
 
 def check_limit(limit: object, field: str = "limit") -> int:
@@ -223,8 +229,11 @@ def check_limit(limit: object, field: str = "limit") -> int:
 
 
 def check_version_number(value: object, field: str = "version") -> int:
-    """Return ``value`` if it is a version number: an int from 1 to :data:`MAX_VERSION`."""
-    return check_integer(value, field, minimum=1, maximum=MAX_VERSION)
+    """Return ``value`` if it is a version number that fits PostgreSQL's ``INTEGER``.
+
+    Versions count from 1; a smaller number is simply not found, like an id.
+    """
+    return check_integer(value, field, minimum=-MAX_VERSION - 1, maximum=MAX_VERSION)
 
 
 def check_finite(value: object, field: str) -> float:
@@ -585,6 +594,7 @@ def _row_label(row: Mapping[str, Any]) -> str:
 
 __all__ = [
     "INT64_MAX",
+    "INT64_MIN",
     "MAX_JSON_DEPTH",
     "MAX_NAME_BYTES",
     "MAX_STATE_BYTES",
