@@ -61,6 +61,33 @@ def check_reward(reward: object) -> float:
     return check_finite(reward, "reward")
 
 
+#: Largest feature magnitude a learner accepts. Squares and products of such values
+#: (``x @ x`` over a million dimensions is 1e206) stay far inside float64's 1.8e308,
+#: so scores and statistics stay finite; beyond it ``1e300 * 1e300`` is already inf.
+MAX_FEATURE_MAGNITUDE = 1e100
+
+
+def check_feature_values(vector: np.ndarray, field: str = "features") -> np.ndarray:
+    """Return ``vector`` if every entry is finite and at most :data:`MAX_FEATURE_MAGNITUDE`.
+
+    >>> check_feature_values(np.array([1.0, 1e300]))
+    Traceback (most recent call last):
+    ValueError: features[1] is 1e+300; feature values must lie within ±1e+100 (scale them down)
+    """
+    finite = np.isfinite(vector)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite.ravel())[0])
+        raise ValueError(f"{field} contain NaN or infinite values ({field}[{index}])")
+    too_large = np.abs(vector) > MAX_FEATURE_MAGNITUDE
+    if too_large.any():
+        index = int(np.flatnonzero(too_large.ravel())[0])
+        raise ValueError(
+            f"{field}[{index}] is {vector.ravel()[index]:g}; feature values must lie within "
+            f"±{MAX_FEATURE_MAGNITUDE:g} (scale them down)"
+        )
+    return vector
+
+
 def check_rate(value: object, field: str, *, low: float, high: float, low_open: bool) -> float:
     """``value`` as a float in ``(low, high]`` (``low_open``) or ``[low, high]``."""
     number = check_finite(value, field)

@@ -52,7 +52,9 @@ from typing import Any
 import numpy as np
 
 from rlmemory.learners._ridge import STATE_SUFFIX, RidgeArms, state_key
+from rlmemory.learners._sampling import check_feature_values
 from rlmemory.learners.base import Choice, Observation
+from rlmemory.store._validation import check_finite
 
 #: Store key (next to the per-action ``f"{action}/ridge"`` keys) of a non-zero prior_mean.
 PRIOR_MEAN_KEY = "prior_mean"
@@ -82,15 +84,21 @@ def _fresh_state(dimension: int, ridge: float, prior_mean: float) -> np.ndarray:
 
 
 def _ties(values: np.ndarray) -> np.ndarray:
-    """Mask of the entries equal to the maximum (up to rounding)."""
-    best = values.max()
-    return values >= best - 1e-12 * max(1.0, abs(best))
+    """Mask of the entries equal to the maximum (up to rounding); never empty.
+
+    A score that overflowed counts as what it is: +inf beats everything, NaN nothing.
+    """
+    return _tie_rows(values[None, :])[0]
 
 
 def _tie_rows(values: np.ndarray) -> np.ndarray:
     """:func:`_ties` for every row of a matrix."""
+    values = np.where(np.isnan(values), -np.inf, values)
     best = values.max(axis=1, keepdims=True)
-    return values >= best - 1e-12 * np.maximum(1.0, np.abs(best))
+    with np.errstate(invalid="ignore", over="ignore"):
+        tolerance = 1e-12 * np.maximum(1.0, np.abs(best))
+        tied = np.where(np.isfinite(best), values >= best - tolerance, values == best)
+    return tied
 
 
 def _widths(arms: RidgeArms, contexts: np.ndarray) -> np.ndarray:
@@ -250,8 +258,7 @@ class _LinearBandit:
             raise ValueError(f"features must be a vector of numbers: {error}") from None
         if x.ndim != 1 or x.size == 0:
             raise ValueError(f"features must be a non-empty 1-D vector, got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("features contain NaN or infinite values")
+        check_feature_values(x)
         if self._arms is None:
             arms = RidgeArms(x.size, self.ridge, self.prior_mean)
             for _ in self.actions:
@@ -274,10 +281,7 @@ class _LinearBandit:
     def _reward(reward: Any) -> float:
         if isinstance(reward, bool) or not isinstance(reward, int | float | np.number):
             raise ValueError(f"reward must be a real number, got {reward!r}")
-        value = float(reward)
-        if not math.isfinite(value):
-            raise ValueError(f"reward must be finite, got {value}")
-        return value
+        return check_finite(reward, "reward")
 
     # ---------------------------------------------------------------- acting
     def select_action(self, features: Any) -> str:
@@ -310,8 +314,7 @@ class _LinearBandit:
             raise ValueError(f"contexts must be a 2-D matrix, got shape {matrix.shape}")
         if matrix.shape[0] == 0:
             return np.zeros((0, len(self.actions)))
-        if not np.all(np.isfinite(matrix)):
-            raise ValueError("contexts contain NaN or infinite values")
+        check_feature_values(matrix, "contexts")
         self._features(matrix[0])
         return self._probability_rows(matrix)
 
@@ -384,18 +387,40 @@ class _LinearBandit:
         try:
             if db is None:
                 before = {k: arms.snapshot(k) for k in touched}
-                learn()
+                self._learn_checked(learn, touched)
                 return
             with db.transaction():
                 db.lock_learner(self.name)
                 self._refresh_actions(touched)
                 before = {k: arms.snapshot(k) for k in touched}
-                learn()
+                self._learn_checked(learn, touched)
                 self._persist(touched)
         except BaseException:
             for k, snapshot in before.items():
                 arms.restore(k, snapshot)
             raise
+
+    def _learn_checked(self, learn: Callable[[], None], touched: Sequence[int]) -> None:
+        """Run ``learn``; refuse it if it left an action's statistics non-finite.
+
+        Features within ``MAX_FEATURE_MAGNITUDE`` times a huge reward (1e300) or weight
+        can overflow ``b``; the caller puts memory back and nothing is stored.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            learn()
+        arms = self._arms
+        assert arms is not None
+        for k in touched:
+            if not (
+                np.isfinite(arms.b[k]).all()
+                and np.isfinite(arms.A_inv[k]).all()
+                and np.isfinite(arms.theta[k]).all()
+            ):
+                raise ValueError(
+                    f"learning this update would make the statistics of action "
+                    f"{self.actions[k]!r} overflow (reward, weight or features too large); "
+                    "nothing was learned"
+                )
 
     def _refresh_actions(self, indices: Sequence[int]) -> None:
         """Replace the statistics of these actions in memory by the stored ones."""
@@ -411,7 +436,10 @@ class _LinearBandit:
 
     @staticmethod
     def _weight(weight: Any) -> float:
-        value = float(weight)
+        try:
+            value = float(weight)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"weight must be a positive finite number, got {weight!r}") from None
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"weight must be a positive finite number, got {weight!r}")
         return value
