@@ -280,7 +280,7 @@ class _LinearBandit:
     @staticmethod
     def _reward(reward: Any) -> float:
         if isinstance(reward, bool) or not isinstance(reward, int | float | np.number):
-            raise ValueError(f"reward must be a real number, got {reward!r}")
+            raise ValueError(f"reward must be a real number, not {type(reward).__name__}")
         return check_finite(reward, "reward")
 
     # ---------------------------------------------------------------- acting
@@ -439,7 +439,9 @@ class _LinearBandit:
         try:
             value = float(weight)
         except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"weight must be a positive finite number, got {weight!r}") from None
+            raise ValueError(
+                f"weight must be a positive finite number, not {type(weight).__name__}"
+            ) from None
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"weight must be a positive finite number, got {weight!r}")
         return value

@@ -29,15 +29,15 @@ def check_prune_arguments(table: object, older_than: Any, keep_newest: object) -
     10.0
     >>> check_prune_arguments("rewards", None, -1)
     Traceback (most recent call last):
-    ValueError: keep_newest must be a non-negative integer, got -1
+    ValueError: keep_newest must be at least 0, got -1
     """
+    if not isinstance(table, str):
+        raise TypeError(f"table must be a str, not {type(table).__name__}")
     if table not in HISTORY_TABLES:
         raise ValueError(f"table must be one of {', '.join(HISTORY_TABLES)}; got {table!r}")
     if older_than is not None:
         older_than = check_finite(older_than, "older_than")
     if keep_newest is not None:
-        if isinstance(keep_newest, bool) or not isinstance(keep_newest, int) or keep_newest < 0:
-            raise ValueError(f"keep_newest must be a non-negative integer, got {keep_newest!r}")
         check_integer(keep_newest, "keep_newest", minimum=0)
     return older_than
 

@@ -397,6 +397,30 @@ def check_q_table(q_table: object, field: str = "q_table") -> QTable:
     return clean
 
 
+def check_reward_row(
+    agent_name: object, reward: object, reward_components: object, decision_id: object
+) -> tuple[str, float, str, int | None]:
+    """The arguments of ``save_agent_reward``, checked in that order; components as JSON.
+
+    One function for every backend, so a call with two bad arguments names the same one
+    everywhere.
+
+    >>> check_reward_row("router", float("nan"), None, None)
+    Traceback (most recent call last):
+    ValueError: reward must be a finite number, got nan
+    """
+    name = check_agent_name(agent_name)
+    value = check_finite(reward, "reward")
+    check_mapping(reward_components, "reward_components")
+    components = to_json(dict(reward_components), "reward_components")  # type: ignore[call-overload]
+    return (
+        name,
+        value,
+        components,
+        None if decision_id is None else check_id(decision_id, "decision_id"),
+    )
+
+
 #: numpy dtype kind -> the dtype the stores keep (lossless widening only).
 _ARRAY_KINDS = {"f": np.float64, "i": np.int64, "u": np.int64}
 
@@ -616,6 +640,7 @@ __all__ = [
     "check_names",
     "check_propensity",
     "check_q_table",
+    "check_reward_row",
     "check_state",
     "check_states",
     "check_storable",

@@ -78,7 +78,6 @@ from rlmemory.store._filetotals import HistoryTotals, PatchedRewards
 from rlmemory.store._validation import (
     check_decision_labels,
     check_features,
-    check_finite,
     check_id,
     check_ids,
     check_integer,
@@ -86,6 +85,7 @@ from rlmemory.store._validation import (
     check_mapping,
     check_propensity,
     check_q_table,
+    check_reward_row,
     check_state,
     check_text,
     to_json,
@@ -314,7 +314,10 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         index = self._index_path(table)
         try:
             with open(index, "rb") as handle:
-                handle.seek((row_id - 1) * INDEX_LINE_WIDTH)
+                offset = (row_id - 1) * INDEX_LINE_WIDTH
+                if offset >= os.fstat(handle.fileno()).st_size:
+                    return None  # beyond the index (seek would overflow for ids near 2**63)
+                handle.seek(offset)
                 line = handle.read(INDEX_LINE_WIDTH)
         except FileNotFoundError:
             return None
@@ -501,11 +504,12 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         reward_components: Mapping[str, Any],
         decision_id: int | None = None,
     ) -> int:
-        check_name(agent_name)
-        check_mapping(reward_components, "reward_components")
+        agent_name, reward, components, decision_id = check_reward_row(
+            agent_name, reward, reward_components, decision_id
+        )
         body = json_object(
-            reward=json_fragment(check_finite(reward, "reward"), "reward"),
-            reward_components=json_fragment(dict(reward_components), "reward_components"),
+            reward=json_fragment(reward, "reward"),
+            reward_components=utf8(components, "reward_components"),
             decision_id=optional_id(decision_id, "decision_id"),
             timestamp=now(),
         )

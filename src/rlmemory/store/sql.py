@@ -59,6 +59,7 @@ from rlmemory.store._validation import (
     check_names,
     check_propensity,
     check_q_table,
+    check_reward_row,
     check_state,
     check_text,
     to_json,
@@ -748,12 +749,9 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         reward_components: Mapping[str, Any],
         decision_id: int | None = None,
     ) -> int:
-        agent_name = check_agent_name(agent_name)
-        reward = check_finite(reward, "reward")
-        check_mapping(reward_components, "reward_components")
-        components = to_json(reward_components, "reward_components")
-        if decision_id is not None:
-            decision_id = check_id(decision_id, "decision_id")
+        agent_name, reward, components, decision_id = check_reward_row(
+            agent_name, reward, reward_components, decision_id
+        )
         values = (agent_name, reward, components, time.time(), decision_id)
         return self._run(lambda cursor: self._returned_id(cursor, self._sql.insert_reward, values))
 
