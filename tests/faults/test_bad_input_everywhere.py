@@ -257,7 +257,7 @@ def outcome(store: MemoryStore, method: str, args: list[Maker], kwargs: dict[str
         result = getattr(store, method)(
             *(make() for _, make in args), **{key: make() for key, (_, make) in kwargs.items()}
         )
-    except Exception as error:  # noqa: BLE001 - the type is what is compared
+    except Exception as error:  # the type is what is compared
         return ("error", type(error), str(error))
     return ("ok", comparable(result))
 
@@ -417,13 +417,130 @@ def test_restoring_rows_beyond_the_limits_is_refused_naming_the_row_and_keeps_no
     target = open_store(postgres_store_url)
     target.save_agent_reward("kept", 1.0, {})
     before = observe(target)
-    with source.snapshot() as read_table, pytest.raises(ValueError) as caught:
-        with target.transaction():
-            target.clear_data()
-            for table in source.backup_tables():
-                target.load_rows(table, read_table(table))
+    with (
+        source.snapshot() as read_table,
+        pytest.raises(ValueError) as caught,
+        target.transaction(),
+    ):
+        target.clear_data()
+        for table in source.backup_tables():
+            target.load_rows(table, read_table(table))
     message = str(caught.value)
     assert "agent_rewards" in message and "id=2" in message and "agent_name" in message
     assert observe(target) == before
     source.close()
     target.close()
+
+
+# ------------------------------------------------------ the coordinator and rewards
+class _Echo:
+    """A sub-agent that answers every request (and counts how often it was asked)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def execute(self, request: str, db: Any) -> dict[str, Any]:
+        self.calls += 1
+        return {"success": True, "response": f"echo: {request}"}
+
+
+@pytest.mark.parametrize("rl_agent_type", ["q_learning", "linucb"])
+@pytest.mark.parametrize(
+    ("request_value", "error"),
+    [
+        (42, TypeError),
+        (b"bytes", TypeError),
+        (None, TypeError),
+        ("lone \ud800 surrogate", ValueError),
+        ("nul \x00 inside", ValueError),
+    ],
+)
+def test_process_request_refuses_a_bad_request_before_anything_runs_or_is_written(
+    make_store: Any, rl_agent_type: str, request_value: Any, error: type[Exception]
+) -> None:
+    import asyncio
+
+    from rlmemory.coordinator import create_rl_agent_architecture
+
+    store = make_store()
+    sub_agents = {"echo": _Echo(), "other": _Echo()}
+    coordinator = asyncio.run(
+        create_rl_agent_architecture(None, store, sub_agents, rl_agent_type, name="router")
+    )
+    asyncio.run(coordinator.process_request("a fine request"))
+    before = observe(store)
+    with pytest.raises(error, match="request"):
+        asyncio.run(coordinator.process_request(request_value))
+    assert observe(store) == before
+    assert sum(agent.calls for agent in sub_agents.values()) == 1
+    asyncio.run(coordinator.process_request("still works"))
+    assert len(store.get_agent_decisions("router", limit=10)) == 2
+
+
+def test_reward_system_and_coordinator_call_10_to_the_400_a_value_error_naming_the_field(
+    make_store: Any,
+) -> None:
+    import asyncio
+
+    from rlmemory.coordinator import create_rl_agent_architecture
+    from rlmemory.rewards import RewardSystem
+
+    store = make_store()
+    rewards = RewardSystem(store)
+    for feedback, metrics, field in [
+        (10**400, {}, "feedback"),
+        ({"rating": 10**400}, {}, "rating"),
+        (None, {"response_time": 10**400}, "response_time"),
+        (None, {"tool_calls": -(10**400)}, "tool_calls"),
+    ]:
+        with pytest.raises(ValueError, match=field):
+            rewards.calculate_reward("router", feedback, metrics)
+    with pytest.raises(ValueError, match="weights"):
+        RewardSystem(store, {"efficiency": 10**400})
+    coordinator = asyncio.run(
+        create_rl_agent_architecture(None, store, {"echo": _Echo()}, "q_learning", name="router")
+    )
+    decision_id = asyncio.run(coordinator.process_request("hello"))["decision_id"]
+    before = observe(store)
+    with pytest.raises(ValueError, match="value"):
+        asyncio.run(coordinator.reward(decision_id, 10**400))
+    with pytest.raises(ValueError, match="feedback"):
+        asyncio.run(coordinator.update_from_feedback("hello", "echo: hello", 10**400))
+    with pytest.raises(ValueError, match="feedback"):
+        asyncio.run(coordinator.update_from_feedback("hello", "echo: hello", "bad \ud800"))
+    assert observe(store) == before
+
+
+@pytest.mark.parametrize(
+    "learner_name", ["LinUCBAgent", "ThompsonSamplingAgent", "EpsilonGreedyAgent"]
+)
+def test_extreme_features_are_refused_before_the_learned_state_is_touched(
+    make_store: Any, learner_name: str
+) -> None:
+    from rlmemory.learners import bandits
+
+    store = make_store()
+    learner = getattr(bandits, learner_name)("router", store, ["a", "b"], seed=3)
+    learner.update([0.5, 1.0], "a", 0.5)
+    stored = {key: value.copy() for key, value in store.get_arrays("router").items()}
+    for features in ([1e300, 1.0], [math.inf, 1.0], [math.nan, 0.0], [-1e101, 0.0]):
+        for method, extra in (
+            ("select_action", ()),
+            ("action_probabilities", ()),
+            ("update", ("b", 1.0)),
+        ):
+            with pytest.raises(ValueError, match="features"):
+                getattr(learner, method)(features, *extra)
+    # Within the limit but with a reward that overflows the statistics: refused, undone.
+    with pytest.raises(ValueError, match="overflow"):
+        learner.update([1e100, 1e100], "b", 1e300)
+    assert {key: value.tobytes() for key, value in store.get_arrays("router").items()} == {
+        key: value.tobytes() for key, value in stored.items()
+    }
+    # The largest allowed features give a choice with a proper probability, never
+    # numpy's "high <= 0".
+    probabilities = learner.action_probabilities([1e100, -1e100])
+    assert math.isclose(sum(probabilities.values()), 1.0)
+    assert learner.select_action([1e100, -1e100]) in ("a", "b")
+    learner.update([1e100, -1e100], "b", 1.0)
+    assert all(np.isfinite(value).all() for value in store.get_arrays("router").values())

@@ -15,11 +15,24 @@ Contract common to every method:
 
 * Every write is atomic and durable when the call returns (or, inside
   :meth:`MemoryStore.transaction`, when the outermost block exits without error).
-* Arguments are validated before anything is written: an empty ``agent_name`` or a
-  ``limit`` <= 0 is ``ValueError``; NaN or infinite numbers are ``ValueError`` naming the
-  field; payloads JSON cannot encode are ``TypeError`` naming the type; an unknown id is
-  ``LookupError`` (:class:`rlmemory.errors.UnknownDecisionError`,
+* Arguments are validated before anything is written, by the checks every backend
+  shares (:mod:`rlmemory.store._validation`), so every backend gives the same error:
+  a wrong type is ``TypeError`` and a wrong value ``ValueError``, both naming the
+  argument; an unknown id is ``LookupError``
+  (:class:`rlmemory.errors.UnknownDecisionError`,
   :class:`rlmemory.errors.UnknownInteractionError`). Nothing stored changes on error.
+  The limits, the same on every backend (``docs/reliability.md``):
+
+  - agent names, action names and array keys: non-empty, at most 512 UTF-8 bytes;
+    state keys at most 1,536 bytes (so PostgreSQL's index limit is never reached);
+  - no text holds NUL or an unpaired surrogate;
+  - ids, limits and counts fit a signed 64-bit integer (``limit`` > 0), version
+    numbers PostgreSQL's ``INTEGER``;
+  - rewards, propensities, features, Q-values and array entries are finite (an int
+    too large for a float, such as ``10**400``, is not);
+  - JSON payloads nest at most 32 levels, without NaN or infinity;
+  - ``features``, ``keys``, ``states``, ``versions`` and ``interaction_ids`` are a
+    list, tuple, set or numpy array, never a generator (``TypeError``).
 * Problems with the store itself (corrupt file, newer schema) raise
   :class:`rlmemory.errors.StoreError` subclasses naming the path or URL; one agent's
   corrupt data never makes another agent's data unreadable.
@@ -129,8 +142,11 @@ class MemoryStore(abc.ABC):
         """Upsert named numeric arrays (float64 or int64, any shape) for ``agent_name``.
 
         Keys not named keep their stored arrays. Used by linear learners to persist
-        only the statistics that one update changed. Arrays with NaN or infinite
-        entries are ``ValueError``; arrays round-trip exactly (dtype, shape, values).
+        only the statistics that one update changed. Values must be numpy arrays (or
+        scalars) of real numbers: floats of up to 64 bits are stored as float64,
+        integers as int64; other dtypes and lists are ``TypeError``. Arrays with NaN or
+        infinite entries are ``ValueError``; arrays round-trip exactly (dtype, shape,
+        values).
         """
 
     @abc.abstractmethod
@@ -219,7 +235,8 @@ class MemoryStore(abc.ABC):
         ``state`` is the state key; ``q_values`` the action values, scores or
         probabilities seen at decision time; ``reward`` any JSON value (``None`` while
         the reward is pending). ``propensity`` is the probability with which
-        ``selected_action`` was chosen, in (0, 1]; ``features`` the context vector.
+        ``selected_action`` was chosen, in (0, 1]; ``features`` the context vector (a
+        list, tuple or numpy array of finite numbers; a generator is ``TypeError``).
         """
 
     @abc.abstractmethod
@@ -231,7 +248,11 @@ class MemoryStore(abc.ABC):
 
     @abc.abstractmethod
     def get_agent_decision(self, decision_id: int) -> Row:
-        """Return one decision by id, or raise :class:`rlmemory.errors.UnknownDecisionError`."""
+        """Return one decision by id, or raise :class:`rlmemory.errors.UnknownDecisionError`.
+
+        An id beyond a signed 64-bit integer (``2**70``) is ``ValueError`` naming
+        ``decision_id`` on every backend, before any query.
+        """
 
     @abc.abstractmethod
     def iter_agent_decisions(
