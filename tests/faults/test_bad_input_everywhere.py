@@ -214,6 +214,14 @@ CALLS: dict[str, tuple[list[st.SearchStrategy[Maker]], dict[str, st.SearchStrate
     "delete_agent_interaction": ([ids], {}),
     "delete_agent_reward": ([ids], {}),
     "prune_history": ([names, tables], {"keep_newest": ids}),
+    "lock_learner": ([names], {}),
+    "get_q_table": ([names], {}),
+    "get_policy_params": ([names], {}),
+    "delete_policy_params": ([names], {}),
+    "agent_stats": ([names], {}),
+    "count_agent_decisions": ([names], {}),
+    "list_versions": ([names], {}),
+    "q_state_stats": ([names], {}),
 }
 
 
@@ -226,7 +234,8 @@ def comparable(value: Any) -> Any:
         return {
             key: comparable(item)
             for key, item in value.items()
-            if key not in ("timestamp", "created", "last_updated", "oldest", "newest")
+            if key
+            not in ("timestamp", "created", "last_updated", "last_update", "oldest", "newest")
         }
     if isinstance(value, list | tuple):
         return [comparable(item) for item in value]

@@ -57,6 +57,8 @@ from typing import Any
 
 import numpy as np
 
+from rlmemory.store._validation import check_agent_name, check_state
+
 QTable = dict[str, dict[str, float]]
 Row = dict[str, Any]
 
@@ -110,8 +112,7 @@ class MemoryStore(abc.ABC):
         inside :meth:`transaction` instead of trusting a copy loaded at start-up.
         This fallback reads the whole table; the shipped stores override it.
         """
-        if not isinstance(state, str):
-            raise TypeError(f"state must be a str, not {type(state).__name__}")
+        check_state(state)
         return dict((self.get_q_table(agent_name) or {}).get(state, {}))
 
     def lock_learner(self, agent_name: str) -> None:
@@ -124,8 +125,7 @@ class MemoryStore(abc.ABC):
         IMMEDIATE``, the file store's folder lock) need do nothing; this default does
         nothing. Outside a transaction it has no lasting effect.
         """
-        if not isinstance(agent_name, str) or not agent_name:
-            raise ValueError("agent_name must be a non-empty string")
+        check_agent_name(agent_name)
 
     # ------------------------------------------------------------ policy gradient
     @abc.abstractmethod
