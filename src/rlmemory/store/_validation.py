@@ -128,6 +128,8 @@ def check_name(value: object, field: str) -> str:
     Traceback (most recent call last):
     ValueError: action is 600 UTF-8 bytes long; the limit is 512: 'nnnn...
     """
+    if value.__class__ is str and _fits(value, MAX_NAME_BYTES):
+        return value  # the common case, without the calls below (learners call this per step)
     if not isinstance(value, str):
         raise TypeError(f"{field} must be a str, not {type(value).__name__}")
     if not value:
@@ -153,6 +155,8 @@ def check_state(value: object, field: str = "state") -> str:
     >>> check_state("")
     ''
     """
+    if value.__class__ is str and (value == "" or _fits(value, MAX_STATE_BYTES)):
+        return value
     if not isinstance(value, str):
         raise TypeError(f"{field} must be a str, not {type(value).__name__}")
     return _check_length(value, field, MAX_STATE_BYTES)
@@ -166,6 +170,17 @@ def check_decision_labels(state: object, selected_action: object) -> tuple[str, 
     ValueError: selected_action must be a non-empty string
     """
     return check_state(state), check_name(selected_action, "selected_action")
+
+
+def _fits(value: str, limit: int) -> bool:
+    """Whether a str is non-empty, free of NUL and surrogates, and at most ``limit`` bytes
+    (a fast yes; a no is explained by the slower checks)."""
+    if not value or "\x00" in value:
+        return False
+    try:
+        return len(value.encode("utf-8")) <= limit
+    except UnicodeEncodeError:
+        return False
 
 
 def _check_length(value: str, field: str, limit: int) -> str:
@@ -378,7 +393,8 @@ def check_q_table(q_table: object, field: str = "q_table") -> QTable:
     for state, actions in q_table.items():
         if not isinstance(state, str):
             raise TypeError(f"{field} state keys must be str, not {type(state).__name__}")
-        check_state(state, f"{field} state {shown(state)}")
+        if not _fits(state, MAX_STATE_BYTES):
+            check_state(state, f"{field} state {shown(state)}")
         if not isinstance(actions, Mapping):
             raise TypeError(
                 f"{field}[{shown(state)}] must be a mapping of action to value, "
@@ -390,8 +406,12 @@ def check_q_table(q_table: object, field: str = "q_table") -> QTable:
                 raise TypeError(
                     f"{field}[{shown(state)}] action keys must be str, not {type(action).__name__}"
                 )
-            check_name(action, f"{field}[{shown(state)}] action")
-            row[action] = check_finite(value, f"{field}[{shown(state)}][{shown(action)}]")
+            if not _fits(action, MAX_NAME_BYTES):
+                check_name(action, f"{field}[{shown(state)}] action")
+            if value.__class__ is float and math.isfinite(value):
+                row[action] = value
+            else:
+                row[action] = check_finite(value, f"{field}[{shown(state)}][{shown(action)}]")
         if row:
             clean[state] = row
     return clean
