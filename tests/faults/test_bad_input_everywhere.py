@@ -554,3 +554,19 @@ def test_extreme_features_are_refused_before_the_learned_state_is_touched(
     assert learner.select_action([1e100, -1e100]) in ("a", "b")
     learner.update([1e100, -1e100], "b", 1.0)
     assert all(np.isfinite(value).all() for value in store.get_arrays("router").values())
+
+
+def test_learners_refuse_action_names_their_store_could_not_hold(make_store: Any) -> None:
+    """An action name is a store key (a Q-table action; a bandit's "<action>/ridge" array
+    key): one too long is refused when the learner is built, not at its first save."""
+    from rlmemory.learners.bandits import LinUCBAgent
+    from rlmemory.learners.qlearning import QLearningAgent
+
+    store = make_store()
+    longest_bandit_action = "a" * (MAX_NAME_BYTES - len("/ridge"))
+    LinUCBAgent("router", store, [longest_bandit_action]).update([1.0], longest_bandit_action, 1.0)
+    with pytest.raises(ValueError, match="suffix is 513 UTF-8 bytes"):
+        LinUCBAgent("other", store, [longest_bandit_action + "a"])
+    with pytest.raises(ValueError, match="action name is 513 UTF-8 bytes"):
+        QLearningAgent("q", None, store, None, None, ["b" * (MAX_NAME_BYTES + 1)])
+    assert store.list_agents() == ["router"]

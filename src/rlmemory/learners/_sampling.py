@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from rlmemory.store._validation import check_finite
+from rlmemory.store._validation import check_finite, check_name
 
 
 def check_actions(actions: object, field: str = "actions") -> list[str]:
@@ -42,7 +42,7 @@ def check_action_name(action: object) -> str:
         raise TypeError(f"an action name must be a str, not {type(action).__name__}")
     if not action:
         raise ValueError("an action name must be a non-empty string")
-    return action
+    return check_name(action, "action name")  # the store's limit: refused now, not at a save
 
 
 def check_known_action(action: object, actions: Sequence[str]) -> int:

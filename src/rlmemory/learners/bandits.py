@@ -54,7 +54,7 @@ import numpy as np
 from rlmemory.learners._ridge import STATE_SUFFIX, RidgeArms, state_key
 from rlmemory.learners._sampling import check_feature_values
 from rlmemory.learners.base import Choice, Observation
-from rlmemory.store._validation import check_finite
+from rlmemory.store._validation import check_finite, check_name
 
 #: Store key (next to the per-action ``f"{action}/ridge"`` keys) of a non-zero prior_mean.
 PRIOR_MEAN_KEY = "prior_mean"
@@ -240,6 +240,8 @@ class _LinearBandit:
     def _check_new_action_name(action: object) -> None:
         if not isinstance(action, str) or not action:
             raise ValueError(f"action names must be non-empty strings, got {action!r}")
+        # The statistics are stored under "<action>/ridge", an array key with a byte limit.
+        check_name(state_key(action), f"action name with its '/{STATE_SUFFIX}' suffix")
 
     def _persist(self, indices: Sequence[int]) -> None:
         if self.db is None or self._arms is None:
