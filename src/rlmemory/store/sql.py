@@ -45,6 +45,7 @@ from rlmemory.errors import (
     UnknownInteractionError,
 )
 from rlmemory.store import sql_schema as schema
+from rlmemory.store._steps import LearnerStep, check_step_id, check_steps, decode_values
 from rlmemory.store._validation import (
     check_agent_name,
     check_finite,
@@ -770,6 +771,72 @@ class MemoryDatabase(SqlOperations, MemoryStore):
 
         return self._run(delete_named)
 
+    # ---------------------------------------------------------------- learner steps
+    def append_learner_steps(
+        self, agent_name: str, steps: Sequence[tuple[str, np.ndarray]]
+    ) -> list[int]:
+        agent_name = _name(agent_name)
+        checked = check_steps(steps)
+        if not checked:
+            return []
+        statement = self._sql.insert_learner_step
+
+        def work(cursor: Any) -> list[int]:
+            now = time.time()
+            return [
+                self._returned_id(cursor, statement, (agent_name, key, data, now))
+                for key, data in checked
+            ]
+
+        return self._run(work)
+
+    def get_learner_steps(self, agent_name: str, after_id: int = 0) -> list[LearnerStep]:
+        agent_name = _name(agent_name)
+        after_id = check_step_id(after_id, "after_id")
+        statement = self._sql.select_learner_steps
+
+        def work(cursor: Any) -> list[Any]:
+            cursor.execute(statement, (agent_name, after_id))
+            return cursor.fetchall()
+
+        rows = self._run(work, write=False, atomic=False)
+        where = f"{self.location}: learner_steps of agent {agent_name!r}"
+        return [
+            LearnerStep(int(row_id), key, decode_values(data, where)) for row_id, key, data in rows
+        ]
+
+    def delete_learner_steps(self, agent_name: str, through_id: int | None = None) -> int:
+        agent_name = _name(agent_name)
+        steps = schema.learner_steps.c
+        if through_id is None:
+            return self._run(
+                lambda cursor: (
+                    self._execute(
+                        cursor,
+                        "delete_all_learner_steps",
+                        lambda: sa.delete(schema.learner_steps).where(
+                            steps.agent_name == sa.bindparam("agent")
+                        ),
+                        agent=agent_name,
+                    ).rowcount
+                )
+            )
+        through_id = check_step_id(through_id, "through_id")
+        return self._run(
+            lambda cursor: (
+                self._execute(
+                    cursor,
+                    "delete_learner_steps",
+                    lambda: sa.delete(schema.learner_steps).where(
+                        steps.agent_name == sa.bindparam("agent"),
+                        steps.id <= sa.bindparam("through"),
+                    ),
+                    agent=agent_name,
+                    through=through_id,
+                ).rowcount
+            )
+        )
+
     # ---------------------------------------------------------------------- rewards
     def save_agent_reward(
         self,
@@ -1236,6 +1303,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
                 schema.q_values,
                 schema.policy_params,
                 schema.learner_arrays,
+                schema.learner_steps,
             ):
                 parts.append(
                     sa.select(sa.func.max(table.c.last_updated).label("stamp")).where(
