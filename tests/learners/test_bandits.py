@@ -386,3 +386,23 @@ def test_bad_constructor_arguments_are_refused():
     for bad in (float("nan"), float("inf"), "1.0", True):
         with pytest.raises(ValueError, match="prior_mean"):
             LinUCBAgent("router", None, ["a"], prior_mean=bad)
+
+
+def test_a_rollback_restores_statistics_held_in_the_step_log(make_store):
+    """Versions capture the steps not yet snapshotted; a rollback puts them back."""
+    from rlmemory.ops.versions import checkpoint, rollback
+
+    store = make_store()
+    learner = LinUCBAgent("router", store, list(ACTIONS), snapshot_every=3)
+    rng = np.random.default_rng(8)
+    for _ in range(5):  # one snapshot after 3 steps, 2 steps in the log
+        learner.update(rng.normal(size=2), ACTIONS[rng.integers(3)], float(rng.random()))
+    kept = {a: learner.statistics()[a]["A_inv"].tobytes() for a in ACTIONS}
+    version = checkpoint(store, "router")
+    for _ in range(4):
+        learner.update(rng.normal(size=2), ACTIONS[rng.integers(3)], float(rng.random()))
+    rollback(store, "router", version)
+    learner.reload()
+    assert {a: learner.statistics()[a]["A_inv"].tobytes() for a in ACTIONS} == kept
+    reopened = LinUCBAgent("router", make_store(), list(ACTIONS))
+    assert {a: reopened.statistics()[a]["A_inv"].tobytes() for a in ACTIONS} == kept

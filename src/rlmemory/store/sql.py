@@ -695,7 +695,11 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         self, agent_name: str, keys: Sequence[str] | None = None
     ) -> dict[str, np.ndarray]:
         agent_name = _name(agent_name)
-        wanted = None if keys is None else {_text(key, "keys item") for key in self._keys(keys)}
+        if keys is not None:
+            return self._get_named_arrays(
+                agent_name, sorted({_text(key, "keys item") for key in self._keys(keys)})
+            )
+        wanted = None
         arrays = schema.learner_arrays.c
         rows = self._run(
             lambda cursor: self._execute(
@@ -716,6 +720,24 @@ class MemoryDatabase(SqlOperations, MemoryStore):
             if wanted is None or key in wanted:
                 result[key] = self._decode_array(agent_name, key, dtype_name, shape_text, data)
         return result
+
+    def _get_named_arrays(self, agent_name: str, keys: list[str]) -> dict[str, np.ndarray]:
+        """The arrays of these keys, one primary-key lookup each (learners read one or two
+        small arrays per update; reading every array of the agent would cost O(d²))."""
+        statement = self._sql.select_array
+
+        def work(cursor: Any) -> list[tuple[str, Any]]:
+            found = []
+            for key in keys:
+                cursor.execute(statement, (agent_name, key))
+                found.extend((key, row) for row in cursor.fetchall())
+            return found
+
+        rows = self._run(work, write=False, atomic=len(keys) > 1)
+        return {
+            key: self._decode_array(agent_name, key, dtype_name, shape_text, data)
+            for key, (dtype_name, shape_text, data) in rows
+        }
 
     @staticmethod
     def _keys(keys: Sequence[str]) -> Sequence[str]:

@@ -51,6 +51,9 @@ _STATEMENTS = {
         "dtype = excluded.dtype, shape = excluded.shape, data = excluded.data, "
         "last_updated = excluded.last_updated"
     ),
+    "select_array": (
+        "SELECT dtype, shape, data FROM learner_arrays WHERE agent_name = ? AND key = ?"
+    ),
     "insert_learner_step": (
         "INSERT INTO learner_steps (agent_name, key, data, last_updated) VALUES (?, ?, ?, ?) "
         "RETURNING id"
@@ -92,6 +95,7 @@ class DriverSQL:
     select_q_state: str
     upsert_policy_params: str
     upsert_array: str
+    select_array: str
     insert_learner_step: str
     select_learner_steps: str
     insert_reward: str
