@@ -15,8 +15,9 @@ and still written into the next snapshot.
 
 Several processes: every write runs in a store transaction after ``lock_learner``,
 and first replays the steps other processes appended since this learner's newest
-(:meth:`RidgeLog.catch_up`); if another process wrote a snapshot meanwhile (and may
-have deleted steps this learner has not seen) it reloads everything.
+(:meth:`RidgeLog.catch_up`, one indexed read). A snapshot deletes the steps it
+covers and appends a marker step holding its ``steps_through``; a learner that meets
+a marker covering steps it has not applied reloads everything.
 
 A store written before the log existed has snapshots without ``"steps_through"`` and
 no steps: it loads as it always did.
@@ -30,7 +31,6 @@ no steps: it loads as it always did.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,6 +42,9 @@ from rlmemory.learners._ridge import STATE_SUFFIX, RidgeArms, state_key
 STEPS_THROUGH_KEY = "steps_through"
 #: Store key of a non-zero prior_mean.
 PRIOR_MEAN_KEY = "prior_mean"
+#: Key of the marker step appended after a snapshot; its one value is ``steps_through``
+#: (a learner step has ``d + 2 >= 3`` values, so no action name can be mistaken for it).
+SNAPSHOT_MARKER_KEY = "snapshot"
 
 
 class RidgeLog:
@@ -69,9 +72,11 @@ class RidgeLog:
 
     def copy(self) -> RidgeLog:
         """A copy of the bookkeeping (same store) to put back if a write fails."""
-        twin = copy.copy(self)
+        twin = RidgeLog(self.db, self.name, self.snapshot_every)
+        twin.applied_through, twin.snapshot_through = self.applied_through, self.snapshot_through
         twin.pending = dict(self.pending)
-        twin.foreign = {key: list(steps) for key, steps in self.foreign.items()}
+        twin.foreign = {key: list(steps) for key, steps in self.foreign.items()} or {}
+        twin.prior_mean_stored = self.prior_mean_stored
         return twin
 
     @property
@@ -102,7 +107,7 @@ class RidgeLog:
         if states or steps:
             _check_prior_mean(self.name, arrays, prior_mean)
         sizes = [_dimension_of_state(state.size) for state in states.values()]
-        sizes += [step.values.size - 2 for step in steps]
+        sizes += [step.values.size - 2 for step in steps if step.values.size != 1]
         for found in sizes:
             if dimension is None:
                 dimension = found
@@ -134,10 +139,22 @@ class RidgeLog:
             single.update(0, step.values[2:], float(step.values[0]), float(step.values[1]))
         return single.state_of(0)
 
-    def apply(self, arms: RidgeArms, actions: Sequence[str], steps: Sequence[Any]) -> None:
-        """Replay stored steps onto ``arms`` in id order."""
+    def apply(self, arms: RidgeArms, actions: Sequence[str], steps: Sequence[Any]) -> bool:
+        """Replay stored steps onto ``arms`` in id order.
+
+        False (and stops) at the marker of a snapshot that covers steps this learner
+        has not applied: they may be deleted, so the caller must load everything again.
+        """
         index = {action: k for k, action in enumerate(actions)}
         for step in steps:
+            if step.values.size == 1:  # a snapshot marker: [steps_through]
+                through = int(step.values[0])
+                if through > self.applied_through:
+                    return False
+                self.snapshot_through = through
+                self.pending, self.foreign = {}, {}
+                self.applied_through = step.id
+                continue
             if step.values.size != arms.dimension + 2:
                 raise ValueError(
                     f"learner {self.name!r} has a step of dimension {step.values.size - 2} "
@@ -150,15 +167,15 @@ class RidgeLog:
                 arms.update(k, step.values[2:], float(step.values[0]), float(step.values[1]))
             self.pending[step.key] = self.pending.get(step.key, 0) + 1
             self.applied_through = step.id
+        return True
 
-    def snapshot_moved(self) -> bool:
-        """Whether another process wrote a snapshot since this learner last looked."""
-        stored = self.db.get_arrays(self.name, [STEPS_THROUGH_KEY])
-        return _watermark(stored) != self.snapshot_through
+    def catch_up(self, arms: RidgeArms, actions: Sequence[str]) -> bool:
+        """Replay the steps other processes appended after this learner's newest.
 
-    def catch_up(self, arms: RidgeArms, actions: Sequence[str]) -> None:
-        """Replay the steps other processes appended after this learner's newest."""
-        self.apply(arms, actions, self.db.get_learner_steps(self.name, self.applied_through))
+        False when another process wrote a snapshot this learner has not caught up
+        with: load everything again.
+        """
+        return self.apply(arms, actions, self.db.get_learner_steps(self.name, self.applied_through))
 
     # ----------------------------------------------------------------- writing
     def record(
@@ -203,7 +220,13 @@ class RidgeLog:
             arrays[PRIOR_MEAN_KEY] = np.array([arms.prior_mean])
         self.db.save_arrays(self.name, arrays)
         self.db.delete_learner_steps(self.name, through_id=self.applied_through)
+        # The marker tells the other processes, at their next catch-up, that steps they
+        # may not have applied are gone into this snapshot.
+        (marker,) = self.db.append_learner_steps(
+            self.name, [(SNAPSHOT_MARKER_KEY, np.array([float(self.applied_through)]))]
+        )
         self.snapshot_through = self.applied_through
+        self.applied_through = marker
         self.pending, self.foreign = {}, {}
 
 

@@ -350,17 +350,15 @@ class _LinearBandit:
             return
         arms = self._arms
         assert arms is not None
-        log_before = self._log.copy()
+        log_before = self._log
         before: dict[int, Any] = {}
         try:
             with db.transaction():
                 db.lock_learner(self.name)
-                if self._log.snapshot_moved():
+                if not self._log.catch_up(arms, self.actions):
                     self._load(self._requested_dimension or arms.dimension)
                     arms = self._arms
                     assert arms is not None
-                else:
-                    self._log.catch_up(arms, self.actions)
                 log_before = self._log.copy()
                 before = {k: arms.snapshot(k) for k in touched}
                 learned = rounds(arms)
