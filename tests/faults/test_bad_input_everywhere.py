@@ -179,6 +179,20 @@ name_lists = argument(
 state_lists = argument([("states", constant(["s", ""]))], [("generator", generator_of("s"))])
 id_lists = argument([("ids", constant([1])), ("no ids", constant([]))])
 version_lists = argument([("versions", constant([1])), ("too big", constant([2**31]))])
+step_lists = argument(
+    [
+        ("steps", lambda: [("a", np.array([0.5, 1.0, 2.0]))]),
+        ("int steps", lambda: (("b", np.array([1, 2], dtype=np.int32)),)),
+    ],
+    hostile=[
+        *HOSTILE,
+        ("long step key", lambda: [("k" * (MAX_NAME_BYTES + 1), np.ones(1))]),
+        ("surrogate step key", lambda: [("\udc80", np.ones(1))]),
+        ("nan step", lambda: [("a", np.array([math.nan]))]),
+        ("2-D step", lambda: [("a", np.ones((1, 1)))]),
+        ("generator of steps", generator_of(("a", np.ones(1)))),
+    ],
+)
 tables = argument([("rewards", constant("rewards")), ("decisions", constant("decisions"))])
 
 
@@ -215,6 +229,8 @@ CALLS: dict[str, tuple[list[st.SearchStrategy[Maker]], dict[str, st.SearchStrate
     "delete_agent_reward": ([ids], {}),
     "prune_history": ([names, tables], {"keep_newest": ids}),
     "lock_learner": ([names], {}),
+    "append_learner_steps": ([names, step_lists], {}),
+    "get_learner_steps": ([names, ids], {}),
     "get_q_table": ([names], {}),
     "get_policy_params": ([names], {}),
     "delete_policy_params": ([names], {}),

@@ -584,6 +584,7 @@ _BACKUP_COLUMN_RULES: dict[str, tuple[tuple[str, Any], ...]] = {
         ("action", lambda value: check_name(value, "action")),
     ),
     "learner_arrays": (("key", lambda value: check_name(value, "key")),),
+    "learner_steps": (("key", lambda value: check_name(value, "key")),),
     "agent_decisions": (("version", _optional_version),),
     "agent_versions": (("version", check_version_number),),
 }
