@@ -793,7 +793,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             return False
         if (folder / Q_TABLE_FILE).exists() or (folder / POLICY_FILE).exists():
             return True
-        for name in (Q_UPDATES_FILE, VERSIONS_FILE, *HISTORY_FILES):
+        for name in (Q_UPDATES_FILE, VERSIONS_FILE, STEPS_FILE, *HISTORY_FILES):
             with contextlib.suppress(FileNotFoundError):
                 if (folder / name).stat().st_size > 0:
                     return True
