@@ -167,12 +167,13 @@ class MemoryStore(abc.ABC):
         """Append ``(key, values)`` steps for ``agent_name``; return their ids, in order.
 
         A step is what one learner update learned, small next to the statistics it
-        changes (``values`` a 1-D vector of numbers, kept as float64 bit for bit; ``key``
-        a non-empty string). Ids increase in append order and are never reused, even
-        after :meth:`delete_learner_steps`, so a learner can keep "every step up to id
-        ``n`` is in my snapshot" as a watermark. Appended by several processes, none is
-        lost; inside :meth:`transaction` after :meth:`lock_learner`, the ids of one
-        agent's steps are in the order the transactions committed.
+        changes (``values`` a 1-D vector of finite numbers, kept as float64 bit for bit;
+        ``key`` a name: non-empty, at most 512 UTF-8 bytes). Ids increase in append
+        order and are never reused, even after :meth:`delete_learner_steps`, so a
+        learner can keep "every step up to id ``n`` is in my snapshot" as a watermark.
+        Appended by several processes, none is lost; inside :meth:`transaction` after
+        :meth:`lock_learner`, the ids of one agent's steps are in the order the
+        transactions committed.
         """
 
     @abc.abstractmethod
