@@ -144,3 +144,44 @@ def test_relearn_by_four_processes_replays_each_decision_once(
     with make_store() as store:
         assert learner_updates(store) == count
         assert rewards_by_source(store) == {"outcome": count}
+
+
+def test_feedback_for_a_retired_sub_agent_is_stored_and_skipped_not_a_poison_pill(
+    make_store: Any,
+) -> None:
+    """One process: the point is a decision whose action the learner no longer has."""
+    from rlmemory.coordinator import create_rl_agent_architecture
+
+    async def scenario() -> None:
+        with make_store() as store:
+            three = {**worker_module.sub_agents(), "c": lambda request: f"c: {request}"}
+            old = await create_rl_agent_architecture(
+                None, store, three, "linucb", seed=3, name=AGENT
+            )
+            results = [await old.process_request(f"request {n}") for n in range(150)]
+            retired = [r for r in results if r["selected_agent"] == "c"][:30]
+            kept = [r for r in results if r["selected_agent"] != "c"][:10]
+            assert len(retired) == 30 and len(kept) == 10
+            for result in retired + kept:
+                store.set_interaction_feedback(result["interaction_id"], "great, thanks")
+            new = await worker_module.build(store)  # rebuilt without sub-agent c
+            updates_before = learner_updates(store)
+            outcome = await new.learn_from_batch(100)
+            assert outcome == {
+                "status": "success",
+                "interactions_processed": 10,
+                "interactions_skipped": 30,
+                "interactions_retired": 30,
+            }
+            assert store.get_unlearned_feedback(AGENT, 10) == []
+            assert learner_updates(store) == updates_before + 10
+            assert rewards_by_source(store)["feedback"] == 40
+            for result in retired:
+                recorded = store.get_agent_decision(result["decision_id"])["reward"]
+                assert "no longer" in recorded["not_learned"]
+            later = await new.process_request("a later request")
+            store.set_interaction_feedback(later["interaction_id"], "great, thanks")
+            assert (await new.learn_from_batch(5))["interactions_processed"] == 1
+            assert learner_updates(store) == updates_before + 12
+
+    asyncio.run(scenario())

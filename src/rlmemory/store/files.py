@@ -506,7 +506,16 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             decision_id=optional_id(decision_id, "decision_id"),
             timestamp=now(),
         )
-        return self._append_row("rewards", agent_name, REWARDS_FILE, body)
+        with self._locked():
+            self._check_decision_exists(decision_id)
+            return self._append_row("rewards", agent_name, REWARDS_FILE, body)
+
+    def _check_decision_exists(self, decision_id: int | None) -> None:
+        """Refuse a reward or interaction naming a decision the store does not have."""
+        if decision_id is not None:
+            _, row = self._find_row("decisions", DECISIONS_FILE, decision_id)
+            if row is None:
+                raise UnknownDecisionError(decision_id)
 
     def get_agent_rewards(self, agent_name: str, limit: int = 10) -> list[Row]:
         check_name(agent_name)
@@ -534,7 +543,9 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             learned_feedback=b"null",
             timestamp=now(),
         )
-        return self._append_row("interactions", agent_name, INTERACTIONS_FILE, body)
+        with self._locked():
+            self._check_decision_exists(decision_id)
+            return self._append_row("interactions", agent_name, INTERACTIONS_FILE, body)
 
     def get_agent_interactions(self, agent_name: str, limit: int = 10) -> list[Row]:
         check_name(agent_name)

@@ -782,15 +782,27 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         reward = check_finite(reward, "reward")
         check_mapping(reward_components, "reward_components")
         components = to_json(reward_components, "reward_components")
-        if decision_id is not None:
+        if decision_id is None:
+            values = (agent_name, reward, components, time.time(), None)
+            statement = self._sql.insert_reward
+        else:
             decision_id = check_id(decision_id, "decision_id")
-        values = (agent_name, reward, components, time.time(), decision_id)
-        return self._run(lambda cursor: self._returned_id(cursor, self._sql.insert_reward, values))
+            values = (agent_name, reward, components, time.time(), decision_id)
+            statement = self._sql.insert_decision_reward
+        return self._run(
+            lambda cursor: self._returned_id(cursor, statement, values, decision_id)
+        )
 
     @staticmethod
-    def _returned_id(cursor: Any, statement: str, values: tuple[Any, ...]) -> int:
+    def _returned_id(
+        cursor: Any, statement: str, values: tuple[Any, ...], decision_id: int | None = None
+    ) -> int:
+        """Run an INSERT ... RETURNING id; no row back means the decision does not exist."""
         cursor.execute(statement, values)
-        ((row_id,),) = cursor.fetchall()
+        rows = cursor.fetchall()
+        if not rows:
+            raise UnknownDecisionError(decision_id)
+        ((row_id,),) = rows
         return int(row_id)
 
     def get_agent_rewards(self, agent_name: str, limit: int = 10) -> list[Row]:
@@ -855,11 +867,13 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         response = self._seal_text(_text(response, "response"))
         if feedback is not None:
             feedback = self._seal_text(_text(feedback, "feedback"))
+        statement = self._sql.insert_interaction
         if decision_id is not None:
             decision_id = check_id(decision_id, "decision_id")
+            statement = self._sql.insert_decision_interaction
         values = (agent_name, request, response, feedback, time.time(), decision_id)
         return self._run(
-            lambda cursor: self._returned_id(cursor, self._sql.insert_interaction, values)
+            lambda cursor: self._returned_id(cursor, statement, values, decision_id)
         )
 
     _INTERACTION_COLUMNS = (

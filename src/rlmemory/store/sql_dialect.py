@@ -64,6 +64,15 @@ _STATEMENTS = {
         "timestamp, propensity, features, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
         "(SELECT MAX(version) FROM agent_versions WHERE agent_name = ?)) RETURNING id"
     ),
+    # With a decision id: insert only if that decision exists (no row back: unknown id).
+    "insert_decision_reward": (
+        "INSERT INTO agent_rewards (agent_name, reward, reward_components, timestamp, "
+        "decision_id) SELECT ?, ?, ?, ?, id FROM agent_decisions WHERE id = ? RETURNING id"
+    ),
+    "insert_decision_interaction": (
+        "INSERT INTO agent_interactions (agent_name, request, response, feedback, timestamp, "
+        "decision_id) SELECT ?, ?, ?, ?, ?, id FROM agent_decisions WHERE id = ? RETURNING id"
+    ),
     "update_decision_reward": "UPDATE agent_decisions SET reward = ? WHERE id = ?",
     "mark_feedback_learned": (
         "UPDATE agent_interactions SET learned_feedback = feedback WHERE id = ?"
@@ -87,6 +96,8 @@ class DriverSQL:
     upsert_array: str
     insert_reward: str
     insert_interaction: str
+    insert_decision_reward: str
+    insert_decision_interaction: str
     insert_decision: str
     update_decision_reward: str
     mark_feedback_learned: str
