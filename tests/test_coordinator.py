@@ -361,6 +361,7 @@ def test_learn_from_batch_learns_feedback_written_by_plain_sql_once_across_resta
             "status": "success",
             "interactions_processed": 0,
             "interactions_skipped": 0,
+            "interactions_retired": 0,
         }
         assert db.get_q_table("rl_coordinator") != table_before
         feedback_rewards = [
