@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import exactly_once_worker as worker_module
-import pytest
 
 from released_workers import run_released_together
 from rlmemory.learners.bandits import LinUCBAgent
@@ -122,10 +121,7 @@ def test_explicit_rewards_racing_expiry_learn_one_reward_per_decision(
         assert sources["default"] == status["defaulted"]
         assert status["observed"] + status["defaulted"] == pending
         assert late == sum(
-            1
-            for d in stored
-            if d["reward"]["status"] == "defaulted"
-            for _ in range(2)
+            1 for d in stored if d["reward"]["status"] == "defaulted" for _ in range(2)
         )
         assert learner_updates(store) == sources["default"] + sources["explicit"] - late
 

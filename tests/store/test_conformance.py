@@ -412,9 +412,7 @@ def test_rewards_come_back_newest_first_with_every_field(store: MemoryStore) -> 
     decision_id = store.save_agent_decision(AGENT, "s", "a", {}, None)
     before = time.time()
     first = store.save_agent_reward(AGENT, 1.0, {"success": 1.0})
-    second = store.save_agent_reward(
-        AGENT, -0.5, {"latency": -0.5, "tags": ["slow"]}, decision_id
-    )
+    second = store.save_agent_reward(AGENT, -0.5, {"latency": -0.5, "tags": ["slow"]}, decision_id)
     after = time.time()
     rows = store.get_agent_rewards(AGENT)
     assert_history_order(rows, [second, first])
