@@ -28,6 +28,7 @@ import os
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -388,8 +389,10 @@ class MemoryDatabase(SqlOperations, MemoryStore):
 
     def _reopen(self) -> None:
         """Replace a held connection the server dropped (restart, idle timeout, kill)."""
-        with contextlib.suppress(Exception):
-            self._pool_connection.invalidate()
+        if getattr(self._pool_connection, "is_valid", False):  # not invalidated already
+            with contextlib.suppress(Exception), warnings.catch_warnings():
+                warnings.simplefilter("ignore", sa.exc.SAWarning)
+                self._pool_connection.invalidate()
         self._connect()
 
     def _begin(self, statement: str) -> Any:
