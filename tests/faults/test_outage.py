@@ -60,8 +60,9 @@ class Cluster:
 
     def start(self) -> None:
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data} -c fsync=off"
-        as_postgres(str(BINDIR / "pg_ctl"), "-D", str(self.data), "-l",
-                    str(self.data / "server.log"), "-w", "-t", "30", "-o", options, "start")  # fmt: skip
+        log = str(self.data / "server.log")
+        as_postgres(str(BINDIR / "pg_ctl"), "-D", str(self.data), "-l", log, "-w", "-t", "30",
+                    "-o", options, "start")  # fmt: skip
 
     def stop(self) -> None:
         as_postgres(str(BINDIR / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
