@@ -8,7 +8,9 @@ where per-call costs inside ``transaction()`` (savepoints, lock settings) show u
 
 Run: ``PYTHONPATH=src python benchmarks/bench_transaction.py [--transactions N]
 [--postgres URL]`` (``$RLMEMORY_TEST_POSTGRES_URL`` by default). Prints median and p99
-milliseconds per transaction and per store call.
+milliseconds per transaction and per store call; on PostgreSQL also the same seven
+statements on a bare psycopg connection without (``bare``) and with (``bare+sp``) a
+savepoint before each, the price of making every call its own savepoint.
 """
 
 from __future__ import annotations
@@ -49,6 +51,31 @@ def measure(store: MemoryDatabase, transactions: int) -> list[float]:
     return timings
 
 
+def bare_postgres(url: str, transactions: int, *, savepoints: bool) -> list[float]:
+    """Seven plain INSERTs in one psycopg transaction, optionally each after a savepoint
+    (``RELEASE; SAVEPOINT``, one round trip): the price of a savepoint per store call."""
+    import psycopg
+    import sqlalchemy as sa
+
+    plain_url = sa.make_url(url).set(drivername="postgresql")
+    timings = []
+    with psycopg.connect(plain_url.render_as_string(hide_password=False), autocommit=True) as conn:
+        cursor = conn.cursor()
+        cursor.execute("CREATE TEMP TABLE bench_rows (id serial PRIMARY KEY, v int)")
+        for number in range(transactions + 20):
+            started = time.perf_counter()
+            cursor.execute("BEGIN")
+            for call in range(CALLS_PER_TRANSACTION):
+                if savepoints:
+                    cursor.execute("RELEASE SAVEPOINT c; SAVEPOINT c" if call else "SAVEPOINT c")
+                cursor.execute("INSERT INTO bench_rows (v) VALUES (%s) RETURNING id", (call,))
+                cursor.fetchall()
+            cursor.execute("COMMIT")
+            if number >= 20:
+                timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
 def row(label: str, timings: list[float]) -> str:
     ordered = sorted(timings)
     median = statistics.median(ordered)
@@ -75,6 +102,10 @@ def main() -> None:
             store.prune_history(AGENT, "decisions", keep_newest=1)
             store.prune_history(AGENT, "interactions", keep_newest=1)
             store.prune_history(AGENT, "rewards", keep_newest=1)
+        for savepoints in (False, True):
+            label = "bare+sp" if savepoints else "bare"
+            timings = bare_postgres(args.postgres, args.transactions, savepoints=savepoints)
+            print(row(label, timings), flush=True)
     else:
         print("PostgreSQL: skipped (give --postgres URL or RLMEMORY_TEST_POSTGRES_URL)")
 

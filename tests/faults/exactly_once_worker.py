@@ -25,7 +25,7 @@ import time
 
 AGENT = "router"
 SUB_AGENTS = ("a", "b")
-REQUESTS_PER_WORKER = 75
+REQUESTS_PER_WORKER = 40
 REWARD_WAIT = 3600.0
 
 

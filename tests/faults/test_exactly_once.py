@@ -106,7 +106,7 @@ def test_expired_rewards_are_defaulted_once_by_four_processes(
 def test_explicit_rewards_racing_expiry_learn_one_reward_per_decision(
     make_store: Any, subprocess_env: dict[str, str]
 ) -> None:
-    pending = 200
+    pending = 100
     with make_store() as store:
         make_decisions(store, pending, reward_wait=worker_module.REWARD_WAIT)
     run_workers(make_store.location, ["explicit"] * PROCESSES, subprocess_env)
@@ -131,7 +131,7 @@ def test_relearn_by_four_processes_replays_each_decision_once(
 ) -> None:
     from rlmemory.ops.versions import checkpoint
 
-    count = 100
+    count = 60
     with make_store() as store:
         assert checkpoint(store, AGENT, "before the decisions") == 1
         make_decisions(store, count)
