@@ -25,7 +25,7 @@ import time
 
 AGENT = "router"
 SUB_AGENTS = ("a", "b")
-REQUESTS_PER_WORKER = 40
+REQUESTS_PER_WORKER = 25
 REWARD_WAIT = 3600.0
 
 

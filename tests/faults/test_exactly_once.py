@@ -66,7 +66,7 @@ def decisions(store: Any) -> list[dict[str, Any]]:
 def test_batch_feedback_is_learned_once_by_four_processes(
     make_store: Any, subprocess_env: dict[str, str]
 ) -> None:
-    rows = 300
+    rows = 120
     with make_store() as store:
         for result in make_decisions(store, rows):
             store.set_interaction_feedback(result["interaction_id"], "great, thanks")
@@ -91,7 +91,7 @@ def test_requests_with_feedback_from_four_coordinators_learn_each_once(
 def test_expired_rewards_are_defaulted_once_by_four_processes(
     make_store: Any, subprocess_env: dict[str, str]
 ) -> None:
-    pending = 200
+    pending = 80
     with make_store() as store:
         make_decisions(store, pending, reward_wait=worker_module.REWARD_WAIT)
     run_workers(make_store.location, ["expire"] * PROCESSES, subprocess_env)
@@ -106,7 +106,7 @@ def test_expired_rewards_are_defaulted_once_by_four_processes(
 def test_explicit_rewards_racing_expiry_learn_one_reward_per_decision(
     make_store: Any, subprocess_env: dict[str, str]
 ) -> None:
-    pending = 100
+    pending = 60
     with make_store() as store:
         make_decisions(store, pending, reward_wait=worker_module.REWARD_WAIT)
     run_workers(make_store.location, ["explicit"] * PROCESSES, subprocess_env)
@@ -131,7 +131,7 @@ def test_relearn_by_four_processes_replays_each_decision_once(
 ) -> None:
     from rlmemory.ops.versions import checkpoint
 
-    count = 60
+    count = 40
     with make_store() as store:
         assert checkpoint(store, AGENT, "before the decisions") == 1
         make_decisions(store, count)
