@@ -6,8 +6,9 @@ prints ``ready``, waits for one line on standard input (so that all children wor
 the same moment), then:
 
 * ``batch``    -- loops ``learn_from_batch(5)`` until no unlearned feedback is left;
-* ``requests`` -- :data:`REQUESTS_PER_WORKER` requests, each given feedback in its
-  interaction's ``feedback`` column, with ``learn_from_batch(5)`` after every fifth;
+* ``requests`` -- :data:`REQUESTS_PER_WORKER` requests, each given feedback: every
+  other one through ``update_from_feedback``, the rest in its interaction's
+  ``feedback`` column, with ``learn_from_batch(5)`` after every fifth request;
   then the same loop as ``batch``;
 * ``expire``   -- ``apply_expired_rewards`` with a clock past every deadline;
 * ``explicit`` -- ``reward(decision_id, 1.0)`` for the pending decisions whose id has
@@ -59,8 +60,14 @@ async def work(location: str, mode: str, worker: int) -> None:
         await learn_until_done(coordinator, store)
     elif mode == "requests":
         for number in range(REQUESTS_PER_WORKER):
-            result = await coordinator.process_request(f"request {worker}-{number}")
-            store.set_interaction_feedback(result["interaction_id"], "great, thanks")
+            request = f"request {worker}-{number}"
+            result = await coordinator.process_request(request)
+            if number % 2:
+                await coordinator.update_from_feedback(
+                    request, result["response"], "great, thanks", decision_id=result["decision_id"]
+                )
+            else:
+                store.set_interaction_feedback(result["interaction_id"], "great, thanks")
             if number % 5 == 4:
                 await coordinator.learn_from_batch(5)
         await learn_until_done(coordinator, store)
