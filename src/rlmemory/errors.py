@@ -41,6 +41,14 @@ class StoreBusyError(StoreError):
     """Another process held the store locked for longer than the configured timeout."""
 
 
+class NotAStoreError(StoreError):
+    """The location holds something else than an rlmemory store; nothing was written to it."""
+
+
+class ReadOnlyStoreError(StoreError):
+    """The store can be read but not written (read-only media or permissions)."""
+
+
 class EncryptionKeyError(StoreError):
     """The encryption key is missing, malformed, or not the key the data was written with."""
 

@@ -27,14 +27,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import filelock
 import numpy as np
 
 from rlmemory.errors import (
     CorruptStoreError,
     EncryptionKeyError,
+    NotAStoreError,
+    ReadOnlyStoreError,
     SchemaVersionError,
-    StoreBusyError,
     StoreError,
     UnknownDecisionError,
     UnknownInteractionError,
@@ -56,6 +56,7 @@ from rlmemory.store._fileencode import (
     utf8,
 )
 from rlmemory.store._filefolded import FoldedTables
+from rlmemory.store._fileguard import TreeGuard, check_entry, check_not_link
 from rlmemory.store._fileio import (
     SAFE_NAME,
     append_bytes,
@@ -67,7 +68,14 @@ from rlmemory.store._fileio import (
     repair_torn_tail,
     safe_dirname,
 )
-from rlmemory.store._filejournal import UndoJournal, remove_backups, roll_back
+from rlmemory.store._filejournal import (
+    JOURNAL_FOLDER,
+    UndoJournal,
+    remove_backups,
+    roll_back,
+)
+from rlmemory.store._filejournal import pending as journal_pending
+from rlmemory.store._filelock import FolderLock
 from rlmemory.store._filerows import (
     all_rows,
     field,
@@ -149,32 +157,89 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         self._names: dict[str, str] = {}
         self._totals = HistoryTotals()
         self._folded = FoldedTables()
+        self._index_floor: dict[str, tuple[int, int, int]] = {}
+        self._guard = TreeGuard(self._base)
         if self._base.exists() and not self._base.is_dir():
             raise StoreError(f"{self._base} exists and is not a folder", self.location)
-        self._base.mkdir(parents=True, exist_ok=True)
-        self._file_lock = filelock.FileLock(
-            str(self._base / LOCK_FILE), timeout=lock_timeout, thread_local=False
-        )
+        self._refuse_foreign_folder()
+        try:
+            self._base.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(
+                f"{self._base} does not exist and cannot be created: {error.strerror}",
+                self.location,
+            ) from None
+        self._file_lock = FolderLock(self._base / LOCK_FILE, lock_timeout, self.location)
         with self._locked():
             self._schema_version = self._open_meta()
             self._check_key()
             for folder in (AGENTS_FOLDER, INDEX_FOLDER):
-                if not (self._base / folder).is_dir():
+                if not (self._base / folder).is_dir() and not self.read_only:
                     (self._base / folder).mkdir()
                     fsync_dir(self._base)
-            remove_backups(self._base)
-            self._remove_leftover_temporary_files()
+            self._check_agent_folders()
 
-    def _remove_leftover_temporary_files(self) -> None:
-        """Delete temporary files of processes killed during an atomic write.
+    @property
+    def read_only(self) -> bool:
+        """Whether the folder can only be read (read-only media or permissions)."""
+        return self._file_lock.read_only is not None
+
+    def _refuse_foreign_folder(self) -> None:
+        """Open a store, or a missing or empty folder; never turn another folder into a store.
+
+        Runs before anything is created, so a folder that is not a store is left exactly
+        as it was (not even a lock file is added).
+        """
+        try:
+            names = set(os.listdir(self._base))
+        except FileNotFoundError:
+            return
+        if META_FILE in names:
+            meta_path = self._base / META_FILE
+            check_not_link(meta_path)
+            meta = read_document(meta_path)
+            if isinstance(meta, dict) and meta.get("format") not in (FORMAT_NAME, None):
+                raise NotAStoreError(
+                    f"{self._base} holds a {META_FILE} of {meta.get('format')!r}, not an "
+                    "rlmemory file store; nothing was written to it",
+                    self.location,
+                )
+            return
+        # What a store being created leaves before its header exists: the lock file and
+        # the header's temporary file.
+        others = {name for name in names if name != LOCK_FILE and not name.startswith(".meta.")}
+        if others:
+            shown = ", ".join(sorted(others)[:5]) + (", ..." if len(others) > 5 else "")
+            raise NotAStoreError(
+                f"{self._base} is not an rlmemory file store (no {META_FILE}) and is not "
+                f"empty ({shown}); give a new or empty folder to create a store. Nothing "
+                "was written to it",
+                self.location,
+            )
+
+    def _check_agent_folders(self) -> None:
+        """Check every agent folder for links and special files; delete the temporary files
+        of processes killed during an atomic write.
 
         Atomic writes happen only under the file lock, which the caller holds, so any
         temporary file found now belongs to a process that died.
         """
-        for pattern in (".*.tmp", f"{AGENTS_FOLDER}/*/.*.tmp"):
-            for leftover in self._base.glob(pattern):
-                with contextlib.suppress(FileNotFoundError):
-                    leftover.unlink()
+        leftovers = list(self._base.glob(".*.tmp"))
+        agents = self._base / AGENTS_FOLDER
+        if self._guard.folder(agents):
+            with os.scandir(agents) as entries:
+                for entry in entries:
+                    check_entry(entry)
+                    if entry.is_dir(follow_symlinks=False) and SAFE_NAME.match(entry.name):
+                        folder = Path(entry.path)
+                        self._guard.folder(folder)
+                        leftovers += folder.glob(".*.tmp")
+        if self.read_only:
+            return
+        remove_backups(self._base)
+        for leftover in leftovers:
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
 
     # ------------------------------------------------------------------ locking
     @contextlib.contextmanager
@@ -184,18 +249,11 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             if self._closed:
                 raise StoreError(f"{self.location}: the store is closed", self.location)
             if self._depth == 0:
+                self._file_lock.acquire()
                 try:
-                    self._file_lock.acquire()
-                except filelock.Timeout:
-                    raise StoreBusyError(
-                        f"{self.location} stayed locked by another process for longer than "
-                        f"{self._file_lock.timeout} s",
-                        self.location,
-                    ) from None
-                try:
-                    if roll_back(self._base):
-                        self._totals.clear()
-                        self._folded.clear()
+                    for folder in (INDEX_FOLDER, JOURNAL_FOLDER, ""):
+                        self._guard.folder(self._base / folder)
+                    self._recover()
                 except BaseException:
                     self._file_lock.release()
                     raise
@@ -206,6 +264,31 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
                 self._depth -= 1
                 if self._depth == 0:
                     self._file_lock.release()
+
+    def _recover(self) -> None:
+        """Roll back a transaction a crashed process left behind (needs write access)."""
+        if self.read_only:
+            if journal_pending(self._base):
+                raise ReadOnlyStoreError(
+                    f"{self.location} holds an unfinished transaction of a process that "
+                    "crashed, and is read-only: open it once with write access to roll the "
+                    "transaction back",
+                    self.location,
+                )
+            return
+        if roll_back(self._base):
+            self._totals.clear()
+            self._folded.clear()
+            self._index_floor.clear()
+
+    def _writable(self) -> None:
+        """Refuse a write, naming the folder, when the store is read-only."""
+        if self._file_lock.read_only is not None:
+            raise ReadOnlyStoreError(
+                f"{self.location} is read-only ({self._file_lock.read_only}): reading works, "
+                "writing is refused",
+                self.location,
+            )
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -222,6 +305,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
                 self._pending_compactions.clear()
                 self._totals.clear()
                 self._folded.clear()
+                self._index_floor.clear()
                 roll_back(self._base)
                 raise
             self._journal = None
@@ -237,6 +321,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
 
     # ----------------------------------------------------------- low-level writes
     def _append(self, path: Path, data: bytes, repair: Callable[[Path], Any]) -> None:
+        self._writable()
         repair(path)
         if self._journal is not None:
             targets = [] if self._journal.covers(path) else self._append_targets(path)
@@ -256,14 +341,19 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         return targets
 
     def _replace(self, path: Path, data: bytes) -> None:
+        self._writable()
         if self._journal is not None:
             self._journal.before_replace(path)
         atomic_write(path, data, durable=self._journal is None)
 
     def _agent_folder(self, agent_name: str) -> Path:
-        return self._base / AGENTS_FOLDER / safe_dirname(agent_name)
+        """The agent's folder, checked for links and special files (it may not exist)."""
+        folder = self._base / AGENTS_FOLDER / safe_dirname(agent_name)
+        self._guard.folder(folder)
+        return folder
 
     def _ensure_agent(self, agent_name: str) -> Path:
+        self._writable()
         folder = self._agent_folder(agent_name)
         marker = folder / AGENT_FILE
         if marker.exists():
@@ -327,7 +417,9 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             or not SAFE_NAME.match(entry["agent"])
         ):
             raise CorruptStoreError(f"{index} has a damaged line for id {row_id}", str(index))
-        return self._base / AGENTS_FOLDER / entry["agent"]
+        folder = self._base / AGENTS_FOLDER / entry["agent"]
+        self._guard.folder(folder)
+        return folder
 
     def _append_row(self, table: str, agent_name: str, file_name: str, body: bytes) -> int:
         with self._locked():
@@ -696,8 +788,8 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
     def list_agents(self) -> list[str]:
         names = []
         with self._locked():
-            for folder in (self._base / AGENTS_FOLDER).iterdir():
-                if SAFE_NAME.match(folder.name) and self._has_data(folder):
+            for folder in self._agent_folders():
+                if self._has_data(folder):
                     names.append(self._name_of(folder))
         return sorted(names)
 
@@ -763,6 +855,13 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         path = self._base / META_FILE
         meta = read_document(path)
         if meta is None:
+            self._refuse_foreign_folder()  # again, under the lock
+            if self.read_only:
+                raise NotAStoreError(
+                    f"{self._base} holds no rlmemory store and is read-only, so none can be "
+                    "created in it",
+                    self.location,
+                )
             atomic_write(
                 path,
                 encode_document({"format": FORMAT_NAME, "schema_version": SCHEMA_VERSION}),
@@ -779,7 +878,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             raise SchemaVersionError(self.location, found, SCHEMA_VERSION)
         if found < 1:
             raise CorruptStoreError(f"{path} records an invalid schema version {found}", str(path))
-        if found < SCHEMA_VERSION:
+        if found < SCHEMA_VERSION and not self.read_only:
             # 1 -> 2 adds versions files, created when first needed: only the header changes.
             atomic_write(path, encode_document({**meta, "schema_version": SCHEMA_VERSION}))
             found = SCHEMA_VERSION

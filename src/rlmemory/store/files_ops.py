@@ -17,6 +17,7 @@ import base64
 import contextlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from rlmemory.store._fileencode import (
     json_object,
     text_fragment,
 )
+from rlmemory.store._fileguard import check_entry
 from rlmemory.store._fileio import (
     SAFE_NAME,
     atomic_write,
@@ -188,6 +190,7 @@ class FileOperations(SealedValues):
 
     def _delete_file(self, path: Path) -> None:
         """Delete ``path`` so that a rollback restores it (journaled like a replace)."""
+        self._writable()  # type: ignore[attr-defined]
         journal = self._journal  # type: ignore[attr-defined]
         assert journal is not None, "deletes run inside a transaction"
         journal.before_replace(path)
@@ -357,11 +360,18 @@ class FileOperations(SealedValues):
     def _agent_folders(self) -> list[Path]:
         files = _files()
         root = self._base / files.AGENTS_FOLDER
-        return sorted(
-            folder
-            for folder in root.iterdir()
-            if SAFE_NAME.match(folder.name) and (folder / files.AGENT_FILE).exists()
-        )
+        if not root.is_dir():  # a read-only folder whose store never had an agent
+            return []
+        folders = []
+        with os.scandir(root) as entries:
+            for entry in entries:
+                check_entry(entry)
+                if entry.is_dir(follow_symlinks=False) and SAFE_NAME.match(entry.name):
+                    folder = Path(entry.path)
+                    self._guard.folder(folder)  # type: ignore[attr-defined]
+                    if (folder / files.AGENT_FILE).exists():
+                        folders.append(folder)
+        return sorted(folders)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Callable[[str], Iterator[Row]]]:
@@ -629,6 +639,7 @@ class FileOperations(SealedValues):
 
     def _write_meta(self, **changes: Any) -> None:
         files = _files()
+        self._writable()  # type: ignore[attr-defined]
         path = self._base / files.META_FILE
         meta = read_document(path) or {}
         meta.update(changes)
