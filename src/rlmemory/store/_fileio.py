@@ -93,18 +93,60 @@ def encode_document(mapping: dict[str, Any]) -> bytes:
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
 
 
+class NonFiniteNumber(ValueError):
+    """A JSON text holds ``NaN``, ``Infinity`` or ``-Infinity``, which the store never writes."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NonFiniteNumber(name)
+
+
+def loads_strict(data: bytes | str) -> Any:
+    """``json.loads`` that refuses ``NaN`` and ``Infinity`` (Python's JSON accepts them).
+
+    >>> loads_strict('{"reward": NaN}')
+    Traceback (most recent call last):
+    rlmemory.store._fileio.NonFiniteNumber: NaN
+    """
+    return json.loads(data, parse_constant=_refuse_constant)
+
+
+def line_number(path: Path, offset: int) -> int:
+    """The 1-based line of ``path`` that starts at byte ``offset`` (for error messages)."""
+    newlines = 0
+    with open(path, "rb") as handle:
+        while offset > 0:
+            block = handle.read(min(_BLOCK_SIZE, offset))
+            if not block:
+                break
+            newlines += block.count(b"\n")
+            offset -= len(block)
+    return newlines + 1
+
+
+def non_finite_error(path: Path, line: int, constant: object) -> CorruptStoreError:
+    return CorruptStoreError(
+        f"{path} line {line} holds {constant}, which is not a number the store keeps "
+        "(edited by hand?)",
+        str(path),
+    )
+
+
 def read_document(path: Path) -> dict[str, Any] | None:
     """Return the JSON object stored in ``path``, ``None`` if the file does not exist.
 
-    A file that is not a JSON object (truncated, edited badly) is a
-    :class:`~rlmemory.errors.CorruptStoreError` naming the path.
+    A file that is not a JSON object (truncated, edited badly), or that holds ``NaN`` or
+    ``Infinity``, is a :class:`~rlmemory.errors.CorruptStoreError` naming the path.
     """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
     try:
-        document = json.loads(data)
+        document = loads_strict(data)
+    except NonFiniteNumber as error:
+        found = data.find(str(error).encode())
+        raise non_finite_error(path, data.count(b"\n", 0, max(found, 0)) + 1, error) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise CorruptStoreError(f"{path} is not valid JSON: {error}", str(path)) from None
     if not isinstance(document, dict):
@@ -253,14 +295,20 @@ def _decode(line: bytes, path: Path, offset: int, final: bool) -> dict[str, Any]
     if not line.strip():
         return None
     try:
-        record = json.loads(line)
+        record = loads_strict(line)
+    except NonFiniteNumber as error:
+        raise non_finite_error(path, line_number(path, offset), error) from None
     except (ValueError, UnicodeDecodeError):
         record = None
     if isinstance(record, dict):
         return record
     if final:
         return None
-    raise CorruptStoreError(f"{path} has a malformed JSON line at byte offset {offset}", str(path))
+    raise CorruptStoreError(
+        f"{path} has a malformed JSON line at byte offset {offset} "
+        f"(line {line_number(path, offset)})",
+        str(path),
+    )
 
 
 def iter_records_forward(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rlmemory.errors import CorruptStoreError
+from rlmemory.store._filecheck import check_record
 from rlmemory.store._fileio import iter_records_backward, iter_records_forward
 from rlmemory.store.base import Row
 
@@ -48,6 +49,7 @@ def newest_rows(
     patches: dict[int, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     for offset, record in iter_records_backward(path):
+        check_record(path, offset, record)
         if "patch" in record:
             merge_patch(patches, record)
             continue
@@ -70,6 +72,7 @@ def all_rows(path: Path, after_id: int = 0) -> list[dict[str, Any]]:
     """Every row with id > ``after_id``, oldest first, with its patches applied."""
     rows: dict[int, dict[str, Any]] = {}
     for offset, record in iter_records_forward(path):
+        check_record(path, offset, record)
         if "patch" in record:
             row = rows.get(record["patch"])
             if row is not None:

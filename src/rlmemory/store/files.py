@@ -45,6 +45,7 @@ from rlmemory.store._fileencode import (
     check_keys,
     check_name,
     check_propensity,
+    check_q_table_document,
     decode_array,
     encode_array,
     encode_change,
@@ -157,7 +158,8 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         self._names: dict[str, str] = {}
         self._totals = HistoryTotals()
         self._folded = FoldedTables()
-        self._index_floor: dict[str, tuple[int, int, int]] = {}
+        # per id index: (device, inode) and the size it had after our last allocation
+        self._index_floor: dict[str, tuple[tuple[int, int] | None, int]] = {}
         self._guard = TreeGuard(self._base)
         if self._base.exists() and not self._base.is_dir():
             raise StoreError(f"{self._base} exists and is not a folder", self.location)
@@ -388,10 +390,48 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
     def _allocate_id(self, table: str, folder: Path) -> int:
         """Append ``folder`` to the table's id index; the line number is the new id."""
         index = self._index_path(table)
-        new_id = _repair_index(index) // INDEX_LINE_WIDTH + 1
+        new_id = self._next_id(table)
         line = json.dumps({"id": new_id, "agent": folder.name}, separators=(",", ":"))
         self._append(index, line.ljust(INDEX_LINE_WIDTH - 1).encode() + b"\n", _repair_index)
         return new_id
+
+    def _next_id(self, table: str) -> int:
+        """The id after the index's last line, once checked against the histories.
+
+        An index emptied, deleted or cut short by hand would hand out ids that rows
+        already have. So the first time a store object allocates an id of ``table``,
+        and again whenever the index shrank or was replaced since, the highest id in the
+        agents' histories (the last row of each: ids grow in file order) is compared with
+        the index; a shorter index is a :class:`CorruptStoreError` naming both files.
+        """
+        index = self._index_path(table)
+        size = _repair_index(index)
+        try:
+            status = index.stat()
+            identity: tuple[int, int] | None = (status.st_dev, status.st_ino)
+        except FileNotFoundError:
+            identity = None
+        known = self._index_floor.get(table)
+        if known is None or known[0] != identity or size < known[1]:
+            self._check_index_covers_histories(table, index, size // INDEX_LINE_WIDTH)
+        self._index_floor[table] = (identity, size + INDEX_LINE_WIDTH)
+        return size // INDEX_LINE_WIDTH + 1
+
+    def _check_index_covers_histories(self, table: str, index: Path, listed: int) -> None:
+        file_name = {"rewards": REWARDS_FILE, "interactions": INTERACTIONS_FILE}.get(
+            table, DECISIONS_FILE
+        )
+        for folder in self._agent_folders():
+            history = folder / file_name
+            newest = newest_rows(history, 1)
+            if newest and newest[0]["id"] > listed:
+                raise CorruptStoreError(
+                    f"{index} lists {listed} ids but {history} holds id {newest[0]['id']}: "
+                    "the id index was emptied or cut short (by hand?) and new rows would "
+                    "reuse ids. Put the index back (from a copy or a backup); the store "
+                    "writes no new rows until then",
+                    str(index),
+                )
 
     def _folder_of(self, table: str, row_id: int) -> Path | None:
         """The agent folder of row ``row_id`` of ``table``, from the id index."""
@@ -438,6 +478,8 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         document = read_document(base)
         found = document is not None
         table: dict[str, Any] = document or {}
+        if depth == 2:
+            check_q_table_document(table, base)
         for offset, change in iter_records_forward(updates):
             found = True
             apply_change(table, change, depth, updates, offset)

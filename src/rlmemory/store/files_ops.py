@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rlmemory.errors import CorruptStoreError, UnknownInteractionError
+from rlmemory.store._filecheck import check_record
 from rlmemory.store._fileencode import (
     check_storable_text,
     encode_change,
@@ -97,9 +98,10 @@ class FileOperations(SealedValues):
     # ------------------------------------------------------------------ versions
     def _latest_version_in(self, folder: Path) -> int | None:
         # Version lines are kept in increasing order: the last line is the newest.
-        for _, record in iter_records_backward(folder / VERSIONS_FILE):
-            number = record.get("version")
-            return number if isinstance(number, int) else None
+        path = folder / VERSIONS_FILE
+        for offset, record in iter_records_backward(path):
+            check_record(path, offset, record)
+            return record.get("version")
         return None
 
     def save_version(self, agent_name: str, payload: bytes, note: str = "") -> int:
@@ -132,9 +134,10 @@ class FileOperations(SealedValues):
         check_agent_name(agent_name)
         with self._locked():  # type: ignore[attr-defined]
             folder = self._agent_folder(agent_name)  # type: ignore[attr-defined]
+            path = folder / VERSIONS_FILE
             rows = [
                 {key: record.get(key) for key in ("version", "note", "created", "size")}
-                for _, record in iter_records_forward(folder / VERSIONS_FILE)
+                for record in _checked_records(path)
             ]
         return sorted(rows, key=lambda row: row["version"])
 
@@ -149,7 +152,7 @@ class FileOperations(SealedValues):
             )
             data = None
             if info is not None:
-                for _, record in iter_records_forward(folder / VERSIONS_DATA_FILE):
+                for record in _checked_records(folder / VERSIONS_DATA_FILE):
                     if record.get("version") == version:
                         data = record.get("payload")
         if info is None or not isinstance(data, str):
@@ -477,7 +480,7 @@ class FileOperations(SealedValues):
         files = _files()
         short, file_name = _HISTORY_FOR[table]
         index_path = self._index_path(short)  # type: ignore[attr-defined]
-        next_id = files._repair_index(index_path) // files.INDEX_LINE_WIDTH + 1
+        next_id = self._next_id(short)  # type: ignore[attr-defined]
         index_lines: list[bytes] = []
         by_file: dict[Path, list[bytes]] = {}
         count = 0
@@ -647,6 +650,13 @@ class FileOperations(SealedValues):
             self._replace(path, encode_document(meta))  # type: ignore[attr-defined]
         else:
             atomic_write(path, encode_document(meta))
+
+
+def _checked_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The lines of a versions file, oldest first, each checked for wrong types."""
+    for offset, record in iter_records_forward(path):
+        check_record(path, offset, record)
+        yield record
 
 
 def _sql_history_row(table: str, agent: str, row: Mapping[str, Any]) -> Row:
