@@ -23,6 +23,7 @@ refused earlier, when the line is parsed (:func:`rlmemory.store._fileio.loads_st
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,10 @@ from rlmemory.store._fileio import line_number
 
 
 def _finite(value: Any) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)  # bool is not a number here
+    kind = type(value)  # not isinstance: a bool is not a number here
+    if kind is float:
+        return math.isfinite(value)
+    return kind is int and abs(value) <= sys.float_info.max
 
 
 def _positive_int(value: Any) -> bool:
@@ -122,19 +126,39 @@ def _wrong(path: Path, offset: int, key: str, value: Any, expected: str) -> Corr
     )
 
 
-def check_record(path: Path, offset: int, record: dict[str, Any]) -> None:
-    """Refuse a line of a history or versions file holding a field of the wrong type."""
+RecordCheck = Callable[[int, dict[str, Any]], None]
+
+
+def _no_check(offset: int, record: dict[str, Any]) -> None:
+    return None
+
+
+def record_check(path: Path) -> RecordCheck:
+    """The check of one line of ``path`` (chosen by file name once, for a whole read).
+
+    It refuses a line holding a known field of the wrong type, and a history line with
+    neither ``id`` nor ``patch``.
+    """
     fields = _FIELDS.get(path.name)
     if fields is None:
-        return
-    if path.name in _HISTORIES:
-        key = "patch" if "patch" in record else "id"
-        if not _positive_int(record.get(key)):
-            raise _wrong(path, offset, key, record.get(key), "a positive integer")
-    for key, value in record.items():
-        check = fields.get(key)
-        if check is not None and not check(value):
-            raise _wrong(path, offset, key, value, _EXPECTED[check])
+        return _no_check
+    history = path.name in _HISTORIES
+    tests = {**fields, "id": _positive_int, "patch": _positive_int} if history else fields
+
+    def check(offset: int, record: dict[str, Any]) -> None:
+        for key, value in record.items():
+            test = tests.get(key)
+            if test is not None and not test(value):
+                raise _wrong(path, offset, key, value, _EXPECTED[test])
+        if history and "id" not in record and "patch" not in record:
+            raise _wrong(path, offset, "id", None, "a positive integer")
+
+    return check
+
+
+def check_record(path: Path, offset: int, record: dict[str, Any]) -> None:
+    """Refuse a line of a history or versions file holding a field of the wrong type."""
+    record_check(path)(offset, record)
 
 
 def check_q_values(path: Path, offset: int | None, state: Any, actions: Any) -> None:
