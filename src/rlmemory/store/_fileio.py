@@ -39,6 +39,9 @@ from typing import Any
 from rlmemory.errors import CorruptStoreError
 
 _BLOCK_SIZE = 1 << 16
+#: Opened files are never followed through a link (the store's tree holds none; see
+#: ``_fileguard``): a link that appears anyway fails to open instead of leading outside.
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _SLUG_LENGTH = 40
 _HASH_LENGTH = 20
 _UNSAFE_CHARACTERS = re.compile(r"[^a-z0-9_]+")
@@ -139,7 +142,8 @@ def read_document(path: Path) -> dict[str, Any] | None:
     ``Infinity``, is a :class:`~rlmemory.errors.CorruptStoreError` naming the path.
     """
     try:
-        data = path.read_bytes()
+        with open(path, "rb", opener=open_nofollow) as handle:
+            data = handle.read()
     except FileNotFoundError:
         return None
     try:
@@ -152,6 +156,11 @@ def read_document(path: Path) -> dict[str, Any] | None:
     if not isinstance(document, dict):
         raise CorruptStoreError(f"{path} does not hold a JSON object", str(path))
     return document
+
+
+def open_nofollow(path: str, flags: int) -> int:
+    """An ``opener`` for :func:`open` that refuses to follow a link at ``path``."""
+    return os.open(path, flags | NOFOLLOW, 0o644)
 
 
 def fsync_dir(path: Path) -> None:
@@ -183,7 +192,7 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     folder (which makes the rename durable) is left to the caller (a transaction's commit).
     """
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o644)
     try:
         try:
             _write_all(descriptor, data)
@@ -202,7 +211,7 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
 def append_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Append ``data`` with one ``write``; fsync it (and the folder if the file is new)."""
     created = not path.exists()
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o644)
     try:
         _write_all(descriptor, data)
         if durable:
@@ -216,7 +225,7 @@ def append_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
 def fsync_file(path: Path) -> None:
     """Flush ``path``'s data to disk, if the file exists."""
     try:
-        descriptor = os.open(path, os.O_RDONLY)
+        descriptor = os.open(path, os.O_RDONLY | NOFOLLOW)
     except FileNotFoundError:
         return
     try:
@@ -272,7 +281,7 @@ def repair_torn_tail(path: Path) -> int | None:
         return None
     if size == 0:
         return 0
-    with open(path, "r+b") as handle:
+    with open(path, "r+b", opener=open_nofollow) as handle:
         handle.seek(size - 1)
         if handle.read(1) == b"\n":
             return size
@@ -321,7 +330,7 @@ def iter_records_forward(
     newline is a torn append and is skipped.
     """
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+        handle = open(path, "rb", opener=open_nofollow)  # noqa: SIM115 - closed by the with below
     except FileNotFoundError:
         return
     with handle:
@@ -339,7 +348,7 @@ def iter_records_forward(
 def iter_records_backward(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(offset, record)`` newest first, reading blocks from the end of the file."""
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+        handle = open(path, "rb", opener=open_nofollow)  # noqa: SIM115 - closed by the with below
     except FileNotFoundError:
         return
     with handle:

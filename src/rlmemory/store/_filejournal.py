@@ -50,6 +50,7 @@ from rlmemory.store._fileio import (
     fsync_dir,
     fsync_file,
     iter_records_forward,
+    open_nofollow,
 )
 
 JOURNAL_FOLDER = "journal"
@@ -107,7 +108,7 @@ class UndoJournal:
         self._record([{"replace": self._relative(path), "backup": backup and backup.name}])
         if backup is not None:
             try:
-                os.link(path, backup)
+                os.link(path, backup, follow_symlinks=False)
             except OSError:  # filesystems without hard links
                 shutil.copy2(path, backup)
                 fsync_file(backup)
@@ -151,7 +152,7 @@ def pending(base_dir: Path) -> bool:
 
 
 def _empty(journal: Path) -> None:
-    with open(journal, "r+b") as handle:
+    with open(journal, "r+b", opener=open_nofollow) as handle:
         handle.truncate(0)
         os.fsync(handle.fileno())
 
@@ -236,7 +237,7 @@ def _undo_append(path: Path, size: int | None, mtime_ns: int | None) -> None:
     except FileNotFoundError:
         return
     if current > size:
-        with open(path, "r+b") as handle:
+        with open(path, "r+b", opener=open_nofollow) as handle:
             handle.truncate(size)
             os.fsync(handle.fileno())
         if mtime_ns is not None:  # the file's time is its "last updated"

@@ -65,6 +65,7 @@ from rlmemory.store._fileio import (
     encode_document,
     fsync_dir,
     iter_records_forward,
+    open_nofollow,
     read_document,
     repair_torn_tail,
     safe_dirname,
@@ -439,7 +440,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             return None
         index = self._index_path(table)
         try:
-            with open(index, "rb") as handle:
+            with open(index, "rb", opener=open_nofollow) as handle:
                 handle.seek((row_id - 1) * INDEX_LINE_WIDTH)
                 line = handle.read(INDEX_LINE_WIDTH)
         except FileNotFoundError:
@@ -953,7 +954,7 @@ def _repair_index(path: Path) -> int:
         return 0
     whole = size - size % INDEX_LINE_WIDTH
     if whole != size:
-        with open(path, "r+b") as handle:
+        with open(path, "r+b", opener=open_nofollow) as handle:
             handle.truncate(whole)
             handle.flush()
             os.fsync(handle.fileno())
