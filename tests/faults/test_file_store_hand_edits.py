@@ -392,3 +392,17 @@ def test_cli_stats_on_a_folder_that_is_not_a_store_is_one_line_and_writes_nothin
     assert "is not an rlmemory file store" in result.stderr
     assert everything_in(foreign) == before
     assert not (foreign / ".lock").exists() and not os.path.exists(foreign / "meta.json")
+
+
+def test_a_damaged_history_of_one_agent_does_not_stop_others_from_writing(
+    base_dir: Path,
+) -> None:
+    with FileBackedMemoryDatabase(base_dir) as store:
+        store.save_agent_reward("other", 0.5, {})
+        store.save_agent_reward(AGENT, 0.5, {})
+    damaged = base_dir / "agents" / safe_dirname("other") / "rewards.jsonl"
+    damaged.write_text(damaged.read_text().replace('"reward":0.5', '"reward":"high"'))
+    with FileBackedMemoryDatabase(base_dir) as store:
+        assert store.save_agent_reward(AGENT, 1.0, {}) == 3
+        with pytest.raises(CorruptStoreError, match="reward is 'high'"):
+            store.get_agent_rewards("other")
