@@ -108,7 +108,8 @@ class UndoJournal:
         self._record([{"replace": self._relative(path), "backup": backup and backup.name}])
         if backup is not None:
             try:
-                os.link(path, backup, follow_symlinks=False)
+                # a link's backup is the link itself, never its target (where supported)
+                os.link(path, backup, follow_symlinks=os.link not in os.supports_follow_symlinks)
             except OSError:  # filesystems without hard links
                 shutil.copy2(path, backup)
                 fsync_file(backup)
