@@ -22,11 +22,14 @@ refused earlier, when the line is parsed (:func:`rlmemory.store._fileio.loads_st
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rlmemory.errors import CorruptStoreError
 from rlmemory.store._fileio import line_number
@@ -180,3 +183,18 @@ def check_q_values(path: Path, offset: int | None, state: Any, actions: Any) -> 
                 f"{value!r:.60}, not a finite number",
                 str(path),
             )
+
+
+def check_q_table_document(table: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Return a Q-table read from ``path`` after checking every state holds finite numbers."""
+    # One pass in C over all values for the common case; names the culprit otherwise.
+    with contextlib.suppress(OverflowError):
+        if all(type(actions) is dict for actions in table.values()):
+            values = [value for actions in table.values() for value in actions.values()]
+            if set(map(type, values)) <= {float, int} and bool(
+                np.isfinite(np.fromiter(values, np.float64, len(values))).all()
+            ):
+                return table
+    for state, actions in table.items():
+        check_q_values(path, None, state, actions)
+    return table

@@ -13,7 +13,6 @@ ValueError: request contains a NUL character, which cannot be stored
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -151,21 +150,6 @@ def decode_array(key: str, encoded: Any, path: Path) -> np.ndarray:
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise CorruptStoreError(f"{path}: array {key!r} holds NaN or infinity", str(path))
     return array
-
-
-def check_q_table_document(table: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Return a Q-table read from ``path`` after checking every state holds finite numbers."""
-    # One pass in C over all values for the common case; names the culprit otherwise.
-    with contextlib.suppress(OverflowError):
-        if all(type(actions) is dict for actions in table.values()):
-            values = [value for actions in table.values() for value in actions.values()]
-            if set(map(type, values)) <= {float, int} and bool(
-                np.isfinite(np.fromiter(values, np.float64, len(values))).all()
-            ):
-                return table
-    for state, actions in table.items():
-        check_q_values(path, None, state, actions)
-    return table
 
 
 def apply_change(

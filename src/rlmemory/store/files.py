@@ -39,13 +39,13 @@ from rlmemory.errors import (
     UnknownDecisionError,
     UnknownInteractionError,
 )
+from rlmemory.store._filecheck import check_q_table_document
 from rlmemory.store._fileencode import (
     apply_change,
     check_features,
     check_keys,
     check_name,
     check_propensity,
-    check_q_table_document,
     decode_array,
     encode_array,
     encode_change,
@@ -924,7 +924,9 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             raise SchemaVersionError(self.location, found, SCHEMA_VERSION)
         if found < 1:
             raise CorruptStoreError(f"{path} records an invalid schema version {found}", str(path))
-        if found < SCHEMA_VERSION and not self.read_only:
+        if self.read_only:
+            return found  # read as it is; the next writer upgrades the header
+        if found < SCHEMA_VERSION:
             # 1 -> 2 adds versions files, created when first needed: only the header changes.
             atomic_write(path, encode_document({**meta, "schema_version": SCHEMA_VERSION}))
             found = SCHEMA_VERSION
