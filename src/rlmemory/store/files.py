@@ -244,30 +244,6 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
 
-    # ------------------------------------------------------------------ locking
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Hold the thread lock and the folder's file lock; undo a crashed transaction."""
-        with self._thread_lock:
-            if self._closed:
-                raise StoreError(f"{self.location}: the store is closed", self.location)
-            if self._depth == 0:
-                self._file_lock.acquire()
-                try:
-                    for folder in (INDEX_FOLDER, JOURNAL_FOLDER, ""):
-                        self._guard.folder(self._base / folder)
-                    self._recover()
-                except BaseException:
-                    self._file_lock.release()
-                    raise
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._file_lock.release()
-
     def _recover(self) -> None:
         """Roll back a transaction a crashed process left behind (needs write access)."""
         if self.read_only:
@@ -292,6 +268,30 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
                 "writing is refused",
                 self.location,
             )
+
+    # ------------------------------------------------------------------ locking
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the thread lock and the folder's file lock; undo a crashed transaction."""
+        with self._thread_lock:
+            if self._closed:
+                raise StoreError(f"{self.location}: the store is closed", self.location)
+            if self._depth == 0:
+                self._file_lock.acquire()
+                try:
+                    for folder in (INDEX_FOLDER, JOURNAL_FOLDER, ""):
+                        self._guard.folder(self._base / folder)
+                    self._recover()
+                except BaseException:
+                    self._file_lock.release()
+                    raise
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._file_lock.release()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
