@@ -184,3 +184,48 @@ def test_an_unfinished_transaction_on_read_only_media_is_a_typed_error(
     assert result.returncode == 0, result.stderr
     assert "unfinished transaction" in result.stdout and str(mount_point) in result.stdout
     assert journal.stat().st_size > 0
+
+
+FULL_DISK_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from rlmemory.errors import StoreError
+    from rlmemory.store.files import FileBackedMemoryDatabase
+
+    folder = sys.argv[1] + "/store"
+    acknowledged, error = [], None
+    with FileBackedMemoryDatabase(folder, lock_timeout=5) as store:
+        for index in range(1000):
+            try:
+                acknowledged.append(store.save_agent_reward("router", 1.0, {"pad": "x" * 20000}))
+            except StoreError as caught:
+                error = str(caught)
+                break
+    with FileBackedMemoryDatabase(folder, lock_timeout=5) as store:
+        stored = [row["id"] for row in store.get_agent_rewards("router", limit=1000)]
+    print(json.dumps({"acknowledged": acknowledged, "stored": stored, "error": error}))
+    """
+)
+
+
+def test_a_full_disk_is_a_store_error_naming_the_file_and_keeps_acknowledged_rows(
+    read_only_store: tuple[Path, Path], subprocess_env: dict[str, str]
+) -> None:
+    _, mount_point = read_only_store
+    script = (
+        f"mount -t tmpfs -o size=256k tmpfs {shlex.quote(str(mount_point))} && "
+        f"exec {shlex.join([sys.executable, '-c', FULL_DISK_CHILD, str(mount_point)])}"
+    )
+    result = subprocess.run(
+        [*_namespace_command(), "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["error"] is not None, "the 256 KiB disk never filled up"
+    assert "writing" in seen["error"] and "No space left on device" in seen["error"]
+    assert seen["acknowledged"], "not one reward fitted"
+    assert sorted(seen["stored"]) == seen["acknowledged"]

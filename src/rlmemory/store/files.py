@@ -323,16 +323,30 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         return self._transaction()
 
     # ----------------------------------------------------------- low-level writes
-    def _append(self, path: Path, data: bytes, repair: Callable[[Path], Any]) -> None:
+    @contextlib.contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        """Refuse a write to a read-only store; report a failed write (disk full, I/O
+        error) as a StoreError naming the file. A failed write is never acknowledged: a
+        torn append is cut off by the next one, a transaction rolls back."""
         self._writable()
-        repair(path)
-        if self._journal is not None:
-            targets = [] if self._journal.covers(path) else self._append_targets(path)
-            for target in targets[1:]:
-                if not self._journal.covers(target):
-                    _repair_any(target)
-            self._journal.before_appends(targets, written=path)
-        append_bytes(path, data, durable=self._journal is None)
+        try:
+            yield
+        except OSError as error:
+            raise StoreError(
+                f"{self.location}: writing {path} failed: {error.strerror or error}",
+                self.location,
+            ) from error
+
+    def _append(self, path: Path, data: bytes, repair: Callable[[Path], Any]) -> None:
+        with self._writing(path):
+            repair(path)
+            if self._journal is not None:
+                targets = [] if self._journal.covers(path) else self._append_targets(path)
+                for target in targets[1:]:
+                    if not self._journal.covers(target):
+                        _repair_any(target)
+                self._journal.before_appends(targets, written=path)
+            append_bytes(path, data, durable=self._journal is None)
 
     def _append_targets(self, path: Path) -> list[Path]:
         """``path`` and the files a transaction appending to it will likely append to
@@ -344,10 +358,10 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         return targets
 
     def _replace(self, path: Path, data: bytes) -> None:
-        self._writable()
-        if self._journal is not None:
-            self._journal.before_replace(path)
-        atomic_write(path, data, durable=self._journal is None)
+        with self._writing(path):
+            if self._journal is not None:
+                self._journal.before_replace(path)
+            atomic_write(path, data, durable=self._journal is None)
 
     def _agent_folder(self, agent_name: str) -> Path:
         """The agent's folder, checked for links and special files (it may not exist)."""
@@ -364,11 +378,12 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
                 raise CorruptStoreError(f"{marker} names another agent", str(marker))
             return folder
         if not folder.exists():
-            if self._journal is not None:
-                self._journal.before_mkdir(folder)
-            folder.mkdir()
-            if self._journal is None:
-                fsync_dir(folder.parent)
+            with self._writing(folder):
+                if self._journal is not None:
+                    self._journal.before_mkdir(folder)
+                folder.mkdir()
+                if self._journal is None:
+                    fsync_dir(folder.parent)
         self._replace(marker, encode_document({"agent_name": agent_name}))
         self._names[folder.name] = agent_name
         return folder
@@ -523,10 +538,12 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             return  # the change is stored in the log; reading the table reports the damage
         if table is None:
             return
-        # Folding again after a crash between these two steps gives the same table.
-        atomic_write(base, encode_document(table))
-        updates.unlink()
-        fsync_dir(updates.parent)
+        # Folding again after a crash between these two steps gives the same table. Folding
+        # only saves reading time: if it fails (disk full), the log still holds the change.
+        with contextlib.suppress(OSError):
+            atomic_write(base, encode_document(table))
+            updates.unlink()
+            fsync_dir(updates.parent)
 
     def _compact_pending(self) -> None:
         pending, self._pending_compactions = self._pending_compactions, {}

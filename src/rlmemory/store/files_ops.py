@@ -193,12 +193,12 @@ class FileOperations(SealedValues):
 
     def _delete_file(self, path: Path) -> None:
         """Delete ``path`` so that a rollback restores it (journaled like a replace)."""
-        self._writable()  # type: ignore[attr-defined]
         journal = self._journal  # type: ignore[attr-defined]
         assert journal is not None, "deletes run inside a transaction"
-        journal.before_replace(path)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        with self._writing(path):  # type: ignore[attr-defined]
+            journal.before_replace(path)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
     def delete_q_states(self, agent_name: str, states: Sequence[str]) -> int:
         check_agent_name(agent_name)
