@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from rlmemory.errors import CorruptStoreError
@@ -363,3 +364,28 @@ def test_operations_that_delete_or_rewrite_refuse_a_linked_file(
         with pytest.raises(CorruptStoreError, match="symbolic link"):
             use(store)
     assert outside_files(layout) == before
+
+
+def test_a_transaction_that_wrote_every_kind_of_file_rolls_back_through_the_checks(
+    layout: dict[str, Path],
+) -> None:
+    """Every path the store journals (histories, index files, the step counter, versions,
+    policy parameters, meta.json, a new agent folder) passes the journal's shape check."""
+    store_dir = layout["store"]
+    with FileBackedMemoryDatabase(store_dir) as store:
+        before = snapshot(store_dir)
+        with pytest.raises(RuntimeError), store.transaction():
+            decision_id = store.save_agent_decision("newcomer", "s", "a", {"a": 1.0}, None)
+            store.save_agent_reward(AGENT, 1.0, {}, decision_id)
+            store.save_agent_interaction(AGENT, "q", "r", None, decision_id)
+            store.append_learner_steps(AGENT, [("A", np.ones(2))])
+            store.save_version(AGENT, b"v2", "second")
+            store.save_policy_params(AGENT, {"w": [3.0]})
+            store.delete_policy_params(AGENT)
+            store.save_q_values(AGENT, {"s": {"a": 5.0}})
+            store.clear_data()
+            raise RuntimeError("undo all of it")
+        after = snapshot(store_dir)
+    assert {k: v for k, v in after.items() if not k.startswith("journal")} == {
+        k: v for k, v in before.items() if not k.startswith("journal")
+    }

@@ -45,7 +45,8 @@ from rlmemory.store._fileio import SAFE_NAME
 #: Longest file name the store writes inside a folder (``.name.<pid>.<thread>.tmp`` aside).
 _MAX_NAME = 100
 _FILE_NAME = re.compile(rf"^[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{_MAX_NAME - 1}}}$")
-_INDEX_FILE = re.compile(r"^(rewards|interactions|decisions)\.jsonl$")
+#: The id indexes and the counter of learner step ids.
+_INDEX_FILE = re.compile(r"^((rewards|interactions|decisions)\.jsonl|learner_steps\.json)$")
 _TOP_LEVEL_FILES = frozenset({"meta.json"})
 
 
@@ -127,7 +128,8 @@ class TreeGuard:
 def journal_path(root: Path, relative: object, journal: Path) -> Path:
     """The path a journal line names, refused unless it is a file or folder the store writes.
 
-    Accepted shapes: ``meta.json``, ``index/<kind>.jsonl``, ``agents/<safe name>`` and
+    Accepted shapes: ``meta.json``, ``index/<kind>.jsonl``, ``index/learner_steps.json``,
+    ``agents/<safe name>`` and
     ``agents/<safe name>/<file name>``; no component may be a symbolic link and the
     resolved path must lie inside ``root``.
     """
