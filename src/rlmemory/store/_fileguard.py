@@ -10,8 +10,9 @@ names, and this module makes sure those paths cannot lead elsewhere:
   A folder is scanned again only when its identity or modification time changed, so a
   check costs one ``lstat`` when nothing was added or renamed in it.
 * :func:`journal_path` resolves a path named in the undo journal, which a crafted folder
-  controls entirely: it must have one of the shapes the store writes, contain no ``..``,
-  no NUL and no symbolic link, and resolve inside the store.
+  controls entirely: it must be a plain path of at most three components outside the
+  journal folder (no ``..``, no absolute path, no NUL, no dot-file), pass through no
+  symbolic link, and resolve inside the store.
 
 Anything else is a :class:`~rlmemory.errors.CorruptStoreError` naming the offending path;
 nothing is followed, read or written before the check.
@@ -40,14 +41,12 @@ import stat
 from pathlib import Path
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store._fileio import SAFE_NAME
 
-#: Longest file name the store writes inside a folder (``.name.<pid>.<thread>.tmp`` aside).
-_MAX_NAME = 100
-_FILE_NAME = re.compile(rf"^[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{_MAX_NAME - 1}}}$")
-#: The id indexes and the counter of learner step ids.
-_INDEX_FILE = re.compile(r"^((rewards|interactions|decisions)\.jsonl|learner_steps\.json)$")
-_TOP_LEVEL_FILES = frozenset({"meta.json"})
+#: One component of a path the store journals: no leading dot (so no ``..``, no lock file,
+#: no temporary file), no separator, no NUL, at most 100 characters.
+_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+#: The deepest path the store writes: ``<folder>/<safe name>/<file>``.
+_MAX_DEPTH = 3
 
 
 def _link_error(path: Path | str) -> CorruptStoreError:
@@ -128,12 +127,12 @@ class TreeGuard:
 def journal_path(root: Path, relative: object, journal: Path) -> Path:
     """The path a journal line names, refused unless it is a file or folder the store writes.
 
-    Accepted shapes: ``meta.json``, ``index/<kind>.jsonl``, ``index/learner_steps.json``,
-    ``agents/<safe name>`` and
-    ``agents/<safe name>/<file name>``; no component may be a symbolic link and the
-    resolved path must lie inside ``root``.
+    A path of at most three plain components (``meta.json``, ``index/rewards.jsonl``,
+    ``agents/<safe name>/<file>``: letters, digits, ``_ . -``, not starting with a dot, so
+    no ``..``, absolute path or NUL), outside ``journal/``; no component may be a symbolic
+    link and the resolved path must lie inside ``root``.
     """
-    if not isinstance(relative, str) or not _has_store_shape(relative):
+    if not isinstance(relative, str) or not _has_store_shape(relative, journal.parent.name):
         raise CorruptStoreError(
             f"{journal} names the path {relative!r}, which is not a file of the store",
             str(journal),
@@ -155,14 +154,10 @@ def journal_path(root: Path, relative: object, journal: Path) -> Path:
     return root / relative
 
 
-def _has_store_shape(relative: str) -> bool:
+def _has_store_shape(relative: str, journal_folder: str) -> bool:
     parts = relative.split("/")
-    if "\x00" in relative or len(relative) > 300:
-        return False
-    if len(parts) == 1:
-        return parts[0] in _TOP_LEVEL_FILES
-    if parts[0] == "index":
-        return len(parts) == 2 and bool(_INDEX_FILE.match(parts[1]))
-    if parts[0] != "agents" or not SAFE_NAME.match(parts[1]):
-        return False
-    return len(parts) == 2 or (len(parts) == 3 and bool(_FILE_NAME.match(parts[2])))
+    return (
+        len(parts) <= _MAX_DEPTH
+        and parts[0] != journal_folder  # the journal never undoes itself or its backups
+        and all(_COMPONENT.match(part) for part in parts)
+    )

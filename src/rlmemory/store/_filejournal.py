@@ -192,7 +192,7 @@ def _undo_step(base_dir: Path, entry: dict[str, Any], journal: Path) -> tuple[st
         return "replace", path, backup
     if "mkdir" in entry:
         path = journal_path(base_dir, entry["mkdir"], journal)
-        if path.parent.name != "agents":
+        if base_dir not in (path.parent, path.parent.parent):  # folders are 1 or 2 deep
             raise CorruptStoreError(
                 f"{journal} names {entry['mkdir']!r} as a created folder", str(journal)
             )
