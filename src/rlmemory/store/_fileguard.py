@@ -44,7 +44,7 @@ from rlmemory.errors import CorruptStoreError
 
 #: One component of a path the store journals: no leading dot (so no ``..``, no lock file,
 #: no temporary file), no separator, no NUL, at most 100 characters.
-_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 #: The deepest path the store writes: ``<folder>/<safe name>/<file>``.
 _MAX_DEPTH = 3
 
@@ -138,7 +138,8 @@ def journal_path(root: Path, relative: object, journal: Path) -> Path:
             str(journal),
         )
     path = root
-    for part in relative.split("/"):
+    parts = relative.split("/")
+    for depth, part in enumerate(parts, start=1):
         path = path / part
         try:
             mode = os.lstat(path).st_mode
@@ -146,6 +147,10 @@ def journal_path(root: Path, relative: object, journal: Path) -> Path:
             break  # nothing below a missing component exists to be followed
         if stat.S_ISLNK(mode):
             raise _link_error(path)
+        if depth < len(parts) and not stat.S_ISDIR(mode):
+            raise CorruptStoreError(
+                f"{journal} names {relative!r}, but {path} is not a folder", str(journal)
+            )
     resolved = os.path.realpath(root / relative)
     if os.path.commonpath([os.path.realpath(root), resolved]) != os.path.realpath(root):
         raise CorruptStoreError(
@@ -159,5 +164,5 @@ def _has_store_shape(relative: str, journal_folder: str) -> bool:
     return (
         len(parts) <= _MAX_DEPTH
         and parts[0] != journal_folder  # the journal never undoes itself or its backups
-        and all(_COMPONENT.match(part) for part in parts)
+        and all(_COMPONENT.fullmatch(part) for part in parts)
     )

@@ -158,7 +158,7 @@ def _empty(journal: Path) -> None:
         os.fsync(handle.fileno())
 
 
-_BACKUP_NAME = re.compile(r"^[1-9][0-9]{0,9}\.bak$")
+_BACKUP_NAME = re.compile(r"[1-9][0-9]{0,9}\.bak")
 
 
 def _undo_step(base_dir: Path, entry: dict[str, Any], journal: Path) -> tuple[str, Path, Any]:
@@ -181,7 +181,7 @@ def _undo_step(base_dir: Path, entry: dict[str, Any], journal: Path) -> tuple[st
         backup_name = entry.get("backup")
         if backup_name is None:
             return "replace", path, None
-        if not isinstance(backup_name, str) or not _BACKUP_NAME.match(backup_name):
+        if not isinstance(backup_name, str) or not _BACKUP_NAME.fullmatch(backup_name):
             raise CorruptStoreError(
                 f"{journal} names the backup {backup_name!r}, which is not a backup of the "
                 "journal folder",
