@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from rlmemory.errors import CorruptStoreError
+from rlmemory.store._filecheck import check_q_values
 from rlmemory.store._validation import (
     check_agent_name,
     check_array,
@@ -93,21 +94,35 @@ def decode_array(key: str, encoded: Any, path: Path) -> np.ndarray:
         dtype = encoded["dtype"]
         if dtype not in _ARRAY_DTYPES:
             raise ValueError(dtype)
-        return np.array(encoded["data"], dtype=dtype).reshape(encoded["shape"])
+        array = np.array(encoded["data"], dtype=dtype).reshape(encoded["shape"])
     except (KeyError, TypeError, ValueError):
         raise CorruptStoreError(f"{path} holds a damaged array {key!r}", str(path)) from None
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise CorruptStoreError(f"{path}: array {key!r} holds NaN or infinity", str(path))
+    return array
 
 
 def apply_change(
     table: dict[str, Any], change: dict[str, Any], depth: int, path: Path, offset: int
 ) -> None:
-    """Apply one line of an updates log (reset, delete, set) to ``table`` in place."""
+    """Apply one line of an updates log (reset, delete, set) to ``table`` in place.
+
+    A change a person may have edited is checked first: the keys it deletes are strings,
+    and a Q-table (``depth`` 2) change sets objects of finite numbers.
+    """
     if change.get("reset"):
         table.clear()
     doomed = change.get("delete", [])
     changes = change.get("set", {})
-    if not isinstance(doomed, list) or not isinstance(changes, dict):
+    if (
+        not isinstance(doomed, list)
+        or not isinstance(changes, dict)
+        or not all(isinstance(key, str) for key in doomed)
+    ):
         raise CorruptStoreError(f"{path} has a damaged change at byte offset {offset}", str(path))
+    if depth == 2:
+        for state, actions in changes.items():
+            check_q_values(path, offset, state, actions)
     for key in doomed:
         table.pop(key, None)
     for key, value in changes.items():
