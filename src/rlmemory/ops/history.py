@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rlmemory.learners.base import Observation, RoutingLearner
+from rlmemory.ops.progress import ProgressCallback, counted
 from rlmemory.ops.versions import checkpoint, get_version, rollback
 from rlmemory.store._validation import check_finite, check_id
 from rlmemory.store.base import MemoryStore, Row
@@ -159,23 +160,30 @@ class RelearnReport:
     final_version: int
 
 
-def relearn(store: MemoryStore, learner: RoutingLearner, version: int) -> RelearnReport:
+def relearn(
+    store: MemoryStore,
+    learner: RoutingLearner,
+    version: int,
+    *,
+    progress: ProgressCallback | None = None,
+) -> RelearnReport:
     """Roll ``learner``'s agent back to ``version`` and replay the decisions logged after it.
 
     Decisions after the version's decision watermark are replayed oldest first through
     ``learner.learn(Observation(state, features), selected_action, reward)``, with the
     reward recorded on the decision now (corrections included). The learner must be
     the one stored under the agent's name and nothing else may learn for that agent
-    meanwhile (stop the coordinator first).
+    meanwhile (stop the coordinator first). ``progress(decisions replayed or skipped,
+    decisions)`` is called every few hundred decisions.
     """
     agent_name = learner.name
     target = get_version(store, agent_name, version)
     outcome = rollback(store, agent_name, version)
     learner.reload()
     replayed = skipped = 0
-    for decision in store.iter_agent_decisions(
-        agent_name, after_id=target.state.decision_watermark
-    ):
+    decisions = store.iter_agent_decisions(agent_name, after_id=target.state.decision_watermark)
+    total = store.count_agent_decisions(agent_name)  # an upper bound: those after the version
+    for decision in counted(decisions, progress, total=total):
         value = reward_value(decision["reward"])
         action = decision["selected_action"]
         if value is None or action not in learner.actions:

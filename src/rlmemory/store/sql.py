@@ -98,10 +98,12 @@ def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str
         path = url.database or ":memory:"
         return sa.URL.create("sqlite", database=path), text, path
     if backend in ("postgresql", "postgres"):
-        driver = url.get_driver_name()
+        # postgres:// (Heroku's and libpq's spelling) is PostgreSQL too; SQLAlchemy has
+        # no dialect of that name, so ask for the driver only of postgresql+DRIVER URLs.
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")
-        elif driver != "psycopg":
+        elif url.get_driver_name() != "psycopg":
+            driver = url.get_driver_name()
             raise ValueError(
                 f"unsupported PostgreSQL driver {driver!r}; use postgresql+psycopg:// "
                 "or postgresql://"
