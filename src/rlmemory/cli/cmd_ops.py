@@ -20,6 +20,7 @@ from rlmemory.cli.common import (
     DbOption,
     FormatOption,
     check_output_format,
+    check_store_exists,
     console,
     format_time,
     opened_store,
@@ -395,6 +396,7 @@ def keys_rotate(
     from rlmemory.ops.rotation import rotate_key
 
     with reported_errors(), progress_bar("re-encrypting") as advance:
+        check_store_exists(resolve_db(db))
         report = rotate_key(
             resolve_db(db), new_key=new_key_file, old_key=old_key_file, progress=advance
         )

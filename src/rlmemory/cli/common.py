@@ -22,6 +22,7 @@ from typing import Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -132,7 +133,9 @@ def report_and_exit(error: BaseException) -> typer.Exit:
             f"unexpected {type(error).__name__}: {error} (this is a bug in rlmemory; "
             "set RLMEMORY_DEBUG=1 for the traceback)"
         )
-    error_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    # Drivers' messages can span lines (psycopg adds a hint); one line is the promise.
+    message = " ".join(message.split())
+    error_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(1)
 
 
@@ -144,9 +147,10 @@ def reported_errors() -> Iterator[None]:
     """
     try:
         yield
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
-        raise
     except Exception as error:
+        # Click's own exceptions (usage errors: exit status 2, Exit, Abort) are Click's.
+        if type(error).__module__.startswith(("click", "typer")):
+            raise
         if os.environ.get("RLMEMORY_DEBUG") and error_message(error) is None:
             raise
         raise report_and_exit(error) from None

@@ -437,7 +437,14 @@ def restore(
     from rlmemory.ops.versions import checkpoint
 
     source = Path(path)
-    report = verify(source, progress=progress)
+    # Progress runs over twice the tables: each is verified, then loaded.
+    steps = len(target.backup_tables())
+    report = verify(
+        source,
+        progress=None
+        if progress is None
+        else lambda done, _: progress(min(done, steps), 2 * steps),
+    )
     if not report.ok:
         raise CorruptStoreError(
             f"backup {source} failed verification: {'; '.join(report.problems)}", str(source)
@@ -461,9 +468,8 @@ def restore(
         if existing_agents:
             target.clear_data(keep_versions=True)
         key_ids: set[str] = set()
-        target_tables = target.backup_tables()
-        for done, table in enumerate(target_tables):
-            report_progress(progress, done, len(target_tables))
+        for done, table in enumerate(target.backup_tables()):
+            report_progress(progress, steps + done, 2 * steps)
             rows = tables.get(table)
             if rows is None:
                 continue
@@ -477,7 +483,7 @@ def restore(
                 f"open {target.location} with that key to restore it",
                 target.location,
             )
-    report_progress(progress, len(target_tables), len(target_tables))
+    report_progress(progress, 2 * steps, 2 * steps)
     return RestoreReport(source, target.location, counts, saved)
 
 
