@@ -193,4 +193,5 @@ def _print_next_steps(name: str, db: str | None) -> None:
 
 
 def _percent(share: float | None) -> str:
-    return "-" if share is None else f"{100 * share:.0f} %"
+    # A no-break space: a wrapped line never starts with a lone "%".
+    return "-" if share is None else f"{100 * share:.0f}\u00a0%"

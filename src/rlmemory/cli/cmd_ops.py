@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from rlmemory.cli.app import app
 from rlmemory.cli.common import (
@@ -23,6 +22,7 @@ from rlmemory.cli.common import (
     check_store_exists,
     console,
     format_time,
+    new_table,
     opened_store,
     print_json,
     progress_bar,
@@ -101,11 +101,9 @@ def versions_command(
     if not listed:
         console.print(f"No versions of [bold]{agent}[/bold] yet (`rlmemory checkpoint {agent}`).")
         return
-    table = Table(title=f"Versions of {agent}")
-    table.add_column("version", justify="right")
-    table.add_column("created")
-    table.add_column("size", justify="right")
-    table.add_column("note")
+    table = new_table(
+        f"Versions of {agent}", ("version", "created", "size", "note"), right=("version", "size")
+    )
     for info in listed:
         table.add_row(str(info.version), format_time(info.created), _size(info.size), info.note)
     console.print(table)
@@ -165,11 +163,11 @@ def diff_command(
         f"{summary['arrays_changed']} arrays (max |change| {summary['arrays_max_abs_change']:.4g})"
     )
     if result.q_changes:
-        table = Table(title="Q-values, biggest changes first")
-        for column in ("state", "action", "before", "after", "change"):
-            table.add_column(
-                column, justify="right" if column in {"before", "after", "change"} else "left"
-            )
+        table = new_table(
+            "Q-values, biggest changes first",
+            ("state", "action", "before", "after", "change"),
+            right=("before", "after", "change"),
+        )
         for change in result.q_changes[:top]:
             table.add_row(
                 change.state,
@@ -181,9 +179,9 @@ def diff_command(
         console.print(table)
     others = result.policy_changes + result.array_changes
     if others:
-        table = Table(title="Parameters and arrays")
-        for column in ("key", "status", "entries changed", "max |change|"):
-            table.add_column(column)
+        table = new_table(
+            "Parameters and arrays", ("key", "status", "entries changed", "max |change|")
+        )
         for change in others[:top]:
             table.add_row(
                 change.key,
@@ -347,17 +345,10 @@ def prune_command(
     if not reports:
         console.print("Nothing to do: no retention rule applies (see `rlmemory prune --help`).")
         return
-    table = Table(title="Would remove (dry run)" if dry_run else "Removed")
-    for column in (
-        "agent",
-        "rewards",
-        "interactions",
-        "decisions",
-        "versions",
-        "Q states",
-        "saved as version",
-    ):
-        table.add_column(column, justify="left" if column == "agent" else "right")
+    counted = ("rewards", "interactions", "decisions", "versions", "Q states", "saved as version")
+    table = new_table(
+        "Would remove (dry run)" if dry_run else "Removed", ("agent", *counted), right=counted
+    )
     for report in reports:
         counts = report.counts()
         table.add_row(
@@ -457,9 +448,7 @@ def verify_command(path: Path = VerifyPathArgument) -> None:
     """Check a backup's checksums, row counts and integrity without restoring it."""
     with reported_errors(), progress_bar("verifying") as advance:
         report = backups.verify(path, progress=advance)
-    table = Table(title=f"{report.kind} backup {report.path}")
-    table.add_column("table")
-    table.add_column("rows", justify="right")
+    table = new_table(f"{report.kind} backup {report.path}", ("table", "rows"), right=("rows",))
     for name, count in sorted(report.counts.items()):
         table.add_row(name, str(count))
     console.print(table)
