@@ -355,3 +355,31 @@ def test_long_operations_report_progress_to_their_callback(db: str, tmp_path: Pa
         assert done == total > 0, (name, seen)
         assert [d for d, _ in seen] == sorted(d for d, _ in seen), (name, seen)
     assert calls["export"][-1] == (60, 60)
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal(
+    db: str, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """Linux pseudo-terminal; the backend does not matter for what is drawn."""
+    import os
+    import pty
+    import subprocess
+
+    main, secondary = pty.openpty()
+    command = [sys.executable, "-m", "rlmemory", "backup", str(tmp_path / "b.tar"), "--db", db]
+    env = {**subprocess_env, "COLUMNS": "80", "TERM": "xterm"}
+    process = subprocess.Popen(command, stdout=secondary, stderr=secondary, env=env)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(main)
+    assert process.wait(timeout=60) == 0, seen
+    assert b"backing up" in seen
+    assert b"Wrote archive backup" in seen

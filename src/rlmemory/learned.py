@@ -103,13 +103,13 @@ class _DecisionLog:
 
     total: int = 0
     chosen: Counter[str] = field(default_factory=Counter)
-    reward_sums: Counter[str] = field(default_factory=Counter)
+    reward_sums: dict[str, float] = field(default_factory=dict)
     rewarded: Counter[str] = field(default_factory=Counter)
     features: list[list[float]] = field(default_factory=list)
 
     def mean_reward(self, action: str) -> float | None:
         count = self.rewarded[action]
-        return self.reward_sums[action] / count if count else None
+        return self.reward_sums.get(action, 0.0) / count if count else None
 
 
 def _read_log(store: MemoryStore, agent_name: str, keep_features: bool) -> _DecisionLog:
@@ -120,7 +120,7 @@ def _read_log(store: MemoryStore, agent_name: str, keep_features: bool) -> _Deci
         log.chosen[action] += 1
         reward = _reward_of(decision)
         if reward is not None:
-            log.reward_sums[action] += reward
+            log.reward_sums[action] = log.reward_sums.get(action, 0.0) + reward
             log.rewarded[action] += 1
         if keep_features and decision.get("features"):
             log.features.append(list(decision["features"]))

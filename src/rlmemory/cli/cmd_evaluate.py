@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -69,7 +70,7 @@ def evaluate(
     """
     check_output_format(output)
     agent = _one_agent(agent, agent_option)
-    options = {
+    options: dict[str, Any] = {
         key: value
         for key, value in (("alpha", alpha), ("epsilon", epsilon), ("v", v))
         if value is not None

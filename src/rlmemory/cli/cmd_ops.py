@@ -177,7 +177,7 @@ def diff_command(
                 f"{change.delta:+.4g}",
             )
         console.print(table)
-    others = result.policy_changes + result.array_changes
+    others: list[Any] = [*result.policy_changes, *result.array_changes]
     if others:
         table = new_table(
             "Parameters and arrays", ("key", "status", "entries changed", "max |change|")

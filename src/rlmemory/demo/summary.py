@@ -96,9 +96,9 @@ def _logged(report: DemoReport) -> tuple[LoggedDecisions, list[str]]:
     index = {action: k for k, action in enumerate(actions)}
     logged = LoggedDecisions(
         contexts=np.zeros((len(report.outcomes), 1)),
-        actions=[index[o.selected_agent] for o in report.outcomes],
-        rewards=[o.reward for o in report.outcomes],
-        propensities=[o.propensity for o in report.outcomes],
+        actions=np.array([index[o.selected_agent] for o in report.outcomes]),
+        rewards=np.array([o.reward for o in report.outcomes]),
+        propensities=np.array([o.propensity for o in report.outcomes]),
         action_names=actions,
     )
     return logged, actions
@@ -122,12 +122,17 @@ def policy_values(
     if not report.outcomes:
         raise ValueError("the demo run has no outcomes to evaluate")
     logged, actions = _logged(report)
-    options = {"n_bootstrap": n_bootstrap, "confidence": confidence, "seed": seed}
     uniform = np.full((len(logged), len(actions)), 1.0 / len(actions))
     greedy = _one_hot([choice.agent for choice in report.greedy], actions)
     best = _one_hot([KINDS[o.request.kind] for o in report.outcomes], actions)
     explore = "" if report.exploration_rate is None else f", exploring {report.exploration_rate:g}"
-    values = [PolicyValue(f"as run (learning{explore})", observed_value(logged, **options), False)]
+    values = [
+        PolicyValue(
+            f"as run (learning{explore})",
+            observed_value(logged, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed),
+            False,
+        )
+    ]
     for label, target in (
         ("uniform random sub-agent", uniform),
         ("learned policy, greedy", greedy),
@@ -136,7 +141,12 @@ def policy_values(
         support = support_diagnostics(logged, target)
         values.append(
             PolicyValue(
-                label, snips_estimate(logged, target, **options), True, support.unsupported_mass
+                label,
+                snips_estimate(
+                    logged, target, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+                ),
+                True,
+                support.unsupported_mass,
             )
         )
     return values
