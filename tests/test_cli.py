@@ -383,3 +383,13 @@ def test_a_progress_bar_is_drawn_on_a_terminal(
     assert process.wait(timeout=60) == 0, seen
     assert b"backing up" in seen
     assert b"Wrote archive backup" in seen
+
+
+def test_prune_fits_80_columns_and_names_the_saved_versions(db: str) -> None:
+    result = invoke("prune", "--max-rows", "10", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert_fits_80_columns(result.stdout)
+    assert "demo_policy_gradient" in result.stdout  # the longest name, not folded
+    assert "State before pruning saved: demo_linucb as version 1" in result.stdout
+    with open_store(db) as store:
+        assert store.count_agent_decisions("demo_q_learning") == 10

@@ -345,7 +345,7 @@ def prune_command(
     if not reports:
         console.print("Nothing to do: no retention rule applies (see `rlmemory prune --help`).")
         return
-    counted = ("rewards", "interactions", "decisions", "versions", "Q states", "saved as version")
+    counted = ("rewards", "interactions", "decisions", "versions", "Q states")
     table = new_table(
         "Would remove (dry run)" if dry_run else "Removed", ("agent", *counted), right=counted
     )
@@ -357,9 +357,11 @@ def prune_command(
                 str(counts[key])
                 for key in ("rewards", "interactions", "decisions", "versions", "q_states")
             ),
-            "-" if report.saved_version is None else str(report.saved_version),
         )
     console.print(table)
+    saved = [f"{r.agent_name} as version {r.saved_version}" for r in reports if r.saved_version]
+    if saved:
+        console.print(f"State before pruning saved: {', '.join(saved)}.")
 
 
 # ---------------------------------------------------------------------- keys
