@@ -393,3 +393,18 @@ def test_prune_fits_80_columns_and_names_the_saved_versions(db: str) -> None:
     assert "State before pruning saved: demo_linucb as version 1" in result.stdout
     with open_store(db) as store:
         assert store.count_agent_decisions("demo_q_learning") == 10
+
+
+def test_names_with_brackets_are_printed_as_they_are(tmp_path: Path) -> None:
+    db = str(tmp_path / "m.db")
+    with open_store(db) as store:
+        store.save_q_values("[bold]router[/bold]", {"[red]state": {"[x]": 0.5}})
+        store.save_agent_decision("[bold]router[/bold]", "[red]state", "[x]", {}, {"value": 0.5})
+    stats = invoke("stats", "--db", db)
+    assert "[bold]router[/bold]" in stats.stdout
+    shown = invoke("show", "[bold]router[/bold]", "--db", db)
+    assert shown.exit_code == 0, shown.output
+    assert "[bold]router[/bold]: q learning, 1 decisions" in shown.stdout
+    assert "[red]state" in shown.stdout and "[x]" in shown.stdout
+    missing = invoke("show", "[bold]rooter[/bold]", "--db", db)
+    assert_one_line_error(missing, "did you mean '[bold]router[/bold]'?")

@@ -49,13 +49,10 @@ def demo(
         resumed_from = store.count_agent_decisions(name)
         if resumed_from:
             console.print(
-                f"Resuming [bold]{name}[/bold] from {resumed_from} stored decisions "
-                f"in {store.location}"
+                f"Resuming {name} from {resumed_from} stored decisions in {store.location}"
             )
         else:
-            console.print(
-                f"Starting [bold]{name}[/bold] with no stored decisions in {store.location}"
-            )
+            console.print(f"Starting {name} with no stored decisions in {store.location}")
         with Progress(
             TextColumn("routing"),
             BarColumn(),
@@ -186,9 +183,9 @@ def _print_values(report: DemoReport) -> list[PolicyValue]:
 def _print_next_steps(name: str, db: str | None) -> None:
     where = f" --db {db}" if db else ""
     console.print(
-        f"Next: [bold]rlmemory show {name}{where}[/bold] (the learned policy), "
-        f"[bold]rlmemory stats{where}[/bold] (every agent), "
-        f"[bold]rlmemory evaluate {name}{where}[/bold] (what another policy would earn)."
+        f"Next: rlmemory show {name}{where} (the learned policy), "
+        f"rlmemory stats{where} (every agent), "
+        f"rlmemory evaluate {name}{where} (what another policy would earn)."
     )
 
 

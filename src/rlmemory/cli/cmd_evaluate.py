@@ -112,7 +112,8 @@ def evaluate(
             f"the alternatives there; {100 * support.unsupported_mass:.0f} % of the "
             f"candidate's probability falls on those untried actions, which the logs cannot "
             f"check (IPS counts it as zero, SNIPS ignores it, DR trusts its reward model). "
-            f"Log with exploration (epsilon_greedy or thompson) to evaluate other policies."
+            f"Log with exploration (epsilon_greedy or thompson) to evaluate other policies.",
+            markup=True,
         )
 
 

@@ -133,7 +133,7 @@ def _number(value: float | None, digits: int = 3) -> str:
 
 def _print_policy(policy: LearnedPolicy) -> None:
     kind = policy.learner.replace("_", " ")
-    console.print(f"[bold]{policy.agent_name}[/bold]: {kind}, {policy.decisions} decisions")
+    console.print(f"{policy.agent_name}: {kind}, {policy.decisions} decisions")
     if policy.states:
         shown = len(policy.states)
         total = int(policy.details.get("states", shown))

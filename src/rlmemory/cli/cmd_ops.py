@@ -99,7 +99,7 @@ def versions_command(
         print_json([dataclasses.asdict(info) for info in listed])
         return
     if not listed:
-        console.print(f"No versions of [bold]{agent}[/bold] yet (`rlmemory checkpoint {agent}`).")
+        console.print(f"No versions of {agent} yet (`rlmemory checkpoint {agent}`).")
         return
     table = new_table(
         f"Versions of {agent}", ("version", "created", "size", "note"), right=("version", "size")
@@ -119,7 +119,7 @@ def checkpoint_command(
     with opened_store(db) as store:
         require_agent(store, agent)
         number = versions.checkpoint(store, agent, note)
-    console.print(f"Saved version [bold]{number}[/bold] of {agent}.")
+    console.print(f"Saved version {number} of {agent}.")
 
 
 def _parse_version(text: str) -> int | None:
@@ -456,7 +456,8 @@ def verify_command(path: Path = VerifyPathArgument) -> None:
     console.print(table)
     if report.ok:
         console.print(
-            f"[green]OK[/green]: schema version {report.schema_version}, checksums match."
+            f"[green]OK[/green]: schema version {report.schema_version}, checksums match.",
+            markup=True,
         )
         return
     with reported_errors():

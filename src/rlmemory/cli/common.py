@@ -35,9 +35,11 @@ from rich.table import Table
 from rlmemory.errors import StoreError
 from rlmemory.store import MemoryStore, open_store
 
-console = Console()
+#: ``markup=False``: agent names, states and messages are printed as they are, even
+#: with brackets in them; the few styled words ask for markup explicitly.
+console = Console(markup=False)
 #: ``soft_wrap``: an error stays one line however narrow the terminal.
-error_console = Console(stderr=True, soft_wrap=True)
+error_console = Console(stderr=True, soft_wrap=True, markup=False)
 
 DEFAULT_DB = "agent_memory.db"
 
@@ -135,7 +137,7 @@ def report_and_exit(error: BaseException) -> typer.Exit:
         )
     # Drivers' messages can span lines (psycopg adds a hint); one line is the promise.
     message = " ".join(message.split())
-    error_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    error_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(1)
 
 
