@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from rlmemory.ops.history import reward_value
 from rlmemory.store.base import MemoryStore
 
 __all__ = ["ActionSummary", "LearnedPolicy", "StateSummary", "learned_policy"]
@@ -86,17 +87,6 @@ class LearnedPolicy:
         return asdict(self)
 
 
-def _reward_of(decision: dict[str, Any]) -> float | None:
-    reward = decision.get("reward")
-    if isinstance(reward, dict):
-        if reward.get("status") == "pending":
-            return None
-        reward = reward.get("value", reward.get("reward"))
-    if isinstance(reward, bool) or not isinstance(reward, int | float):
-        return None
-    return float(reward)
-
-
 @dataclass
 class _DecisionLog:
     """Per action and state: choices and rewards; the feature vectors (policy gradient)."""
@@ -118,7 +108,7 @@ def _read_log(store: MemoryStore, agent_name: str, keep_features: bool) -> _Deci
         action = decision["selected_action"]
         log.total += 1
         log.chosen[action] += 1
-        reward = _reward_of(decision)
+        reward = reward_value(decision.get("reward"))
         if reward is not None:
             log.reward_sums[action] = log.reward_sums.get(action, 0.0) + reward
             log.rewarded[action] += 1

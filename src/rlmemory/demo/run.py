@@ -27,6 +27,7 @@ from rlmemory.coordinator import create_rl_agent_architecture
 from rlmemory.demo.agents import demo_sub_agents
 from rlmemory.demo.requests import KINDS, DemoRequest, demo_requests
 from rlmemory.learners.base import Observation
+from rlmemory.ops.history import reward_value
 from rlmemory.store.base import MemoryStore
 
 __all__ = [
@@ -205,7 +206,7 @@ def stored_rewards(store: MemoryStore, agent_name: str) -> list[float]:
     (decisions whose reward is still pending are left out)."""
     rewards = []
     for decision in store.iter_agent_decisions(agent_name):
-        reward = _reward_value(decision["reward"])
+        reward = reward_value(decision["reward"])
         if reward is not None:
             rewards.append(reward)
     return rewards
@@ -223,18 +224,10 @@ def stored_history(
     rewards: list[float] = []
     right: list[bool] = []
     for index, decision in enumerate(store.iter_agent_decisions(agent_name)):
-        reward = _reward_value(decision["reward"])
+        reward = reward_value(decision["reward"])
         if reward is None:
             continue
         (request,) = demo_requests(1, seed=seed, start=index)
         rewards.append(reward)
         right.append(KINDS[request.kind] == decision["selected_action"])
     return rewards, right
-
-
-def _reward_value(reward: Any) -> float | None:
-    if isinstance(reward, dict):
-        reward = reward.get("value")
-    if isinstance(reward, bool) or not isinstance(reward, int | float):
-        return None
-    return float(reward)
