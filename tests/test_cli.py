@@ -130,7 +130,9 @@ def test_versions_rewards_and_evaluate_speak_json(db: str) -> None:
     rewards = json.loads(
         invoke("rewards", "demo_q_learning", "--db", db, "--limit", "5", "--format", "json").stdout
     )
-    assert len(rewards) == 5 and all("reward_components" in row for row in rewards)
+    assert len(rewards["rewards"]) == 5
+    assert all("reward_components" in row for row in rewards["rewards"])
+    assert sum(entry["rewards"] for entry in rewards["per_sub_agent"].values()) == 5
     result = invoke(
         "evaluate", "demo_q_learning", "--db", db, "--bootstrap", "50", "--format", "json"
     )

@@ -119,7 +119,7 @@ def test_stats_lists_every_agent_with_counts(runner: CliRunner, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     (row,) = [line for line in result.output.splitlines() if "router" in line]
     assert row.split()[1] == "1"  # decisions
-    assert row.split()[3] == "2"  # rewards
+    assert row.split()[2] == "2"  # rewards
     assert "0.500" in row  # mean reward
 
 

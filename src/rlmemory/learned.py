@@ -132,8 +132,11 @@ def learned_policy(
     if isinstance(params.get("weights"), list):
         return _policy_gradient(store, agent_name, params)
     arrays = store.get_arrays(agent_name)
-    if arrays:
-        return _linear_bandit(store, agent_name, arrays)
+    # The linear bandits log each update as a step and snapshot their arrays now and
+    # then: either one means a bandit has learned.
+    steps = store.get_learner_steps(agent_name)
+    if arrays or steps:
+        return _linear_bandit(store, agent_name, arrays, steps)
     log = _read_log(store, agent_name, keep_features=False)
     return LearnedPolicy(agent_name, "nothing_learned", log.total, _action_rows(log, []))
 
@@ -182,12 +185,15 @@ def _q_learning(
 
 
 def _linear_bandit(
-    store: MemoryStore, agent_name: str, arrays: dict[str, np.ndarray]
+    store: MemoryStore, agent_name: str, arrays: dict[str, np.ndarray], steps: list[Any]
 ) -> LearnedPolicy:
-    from rlmemory.learners.bandits import PRIOR_MEAN_KEY, LinUCBAgent
+    from rlmemory.learners._ridge_log import PRIOR_MEAN_KEY, SNAPSHOT_MARKER_KEY
+    from rlmemory.learners.bandits import LinUCBAgent
 
     log = _read_log(store, agent_name, keep_features=False)
     stored_actions = [key.rpartition("/")[0] for key in arrays if "/" in key]
+    stored_actions += [_step_key(step) for step in steps]
+    stored_actions = [key for key in stored_actions if key and key != SNAPSHOT_MARKER_KEY]
     actions = list(dict.fromkeys([*stored_actions, *sorted(log.chosen)]))
     prior = arrays.get(PRIOR_MEAN_KEY)
     prior_mean = 0.0 if prior is None else float(np.asarray(prior).reshape(-1)[0])
@@ -206,6 +212,11 @@ def _linear_bandit(
         _action_rows(log, actions, learned_from=learned_from, weight_norm=norms),
         details=details,
     )
+
+
+def _step_key(step: Any) -> str | None:
+    key = step.get("key") if isinstance(step, dict) else getattr(step, "key", None)
+    return key if isinstance(key, str) else None
 
 
 def _policy_gradient(store: MemoryStore, agent_name: str, params: dict[str, Any]) -> LearnedPolicy:

@@ -21,6 +21,7 @@ from rlmemory.cli.common import (
     write_plot,
 )
 from rlmemory.learned import LearnedPolicy, learned_policy
+from rlmemory.rewards import cost_summary
 
 __all__ = ["rewards", "show", "stats"]
 
@@ -29,10 +30,25 @@ RewardsPlotOption = typer.Option(None, "--plot", help="Also write these rewards 
 
 @app.command()
 def stats(db: str | None = DbOption, output: str = FormatOption) -> None:
-    """Per agent: decisions, interactions, rewards, mean reward and last update."""
+    """Per agent: decisions, rewards, mean reward, quality and cost, last update.
+
+    Quality and cost are the means over the newest 1,000 rewards (cost over those that
+    report one). The table leaves out the interactions count to fit 80 columns;
+    ``--format json`` has it.
+    """
     check_output_format(output)
     with opened_store(db) as store:
-        rows = [{"agent": agent, **store.agent_stats(agent)} for agent in store.list_agents()]
+        rows = []
+        for agent in store.list_agents():
+            recent = cost_summary(store, agent).get("all", {})
+            rows.append(
+                {
+                    "agent": agent,
+                    **store.agent_stats(agent),
+                    "mean_quality": recent.get("mean_quality"),
+                    "mean_cost": recent.get("mean_cost"),
+                }
+            )
         location = store.location
     if output == "json":
         print_json(rows)
@@ -40,16 +56,16 @@ def stats(db: str | None = DbOption, output: str = FormatOption) -> None:
     if not rows:
         console.print(f"No agents stored in {location}.")
         return
-    numbers = ("decisions", "interactions", "rewards", "mean")
+    numbers = ("decisions", "rewards", "mean", "quality", "cost")
     table = new_table(f"Agents in {location}", ("agent", *numbers, "last update"), right=numbers)
     for row in rows:
-        mean = row["mean_reward"]
         table.add_row(
             row["agent"],
             str(row["decisions"]),
-            str(row["interactions"]),
             str(row["rewards"]),
-            "-" if mean is None else f"{mean:.3f}",
+            _number(row["mean_reward"]),
+            _number(row["mean_quality"]),
+            _number(row["mean_cost"], spec=".4g"),
             format_time(row["last_update"]),
         )
     console.print(table)
@@ -68,6 +84,8 @@ def rewards(
     with opened_store(db) as store:
         require_agent(store, agent)
         rows = store.get_agent_rewards(agent, limit)
+        by_sub_agent = cost_summary(store, agent, limit)
+    by_sub_agent.pop("all", None)
     if plot is not None:
         if not rows:
             raise ValueError(f"agent {agent!r} has no rewards to plot")
@@ -79,12 +97,12 @@ def rewards(
             window=min(50, max(1, len(rows) // 5)),
         )
     if output == "json":
-        print_json(rows)
+        print_json({"rewards": rows, "per_sub_agent": by_sub_agent})
         return
     table = new_table(
         f"Newest {len(rows)} rewards of {agent}",
-        ("id", "time", "decision", "reward", "components"),
-        right=("id", "decision", "reward"),
+        ("id", "time", "decision", "reward", "quality", "cost", "components"),
+        right=("id", "decision", "reward", "quality", "cost"),
     )
     for row in rows:
         components = ", ".join(
@@ -96,9 +114,23 @@ def rewards(
             format_time(row["timestamp"]),
             "-" if row["decision_id"] is None else str(row["decision_id"]),
             f"{row['reward']:.3f}",
+            _number(row["reward_components"].get("quality", row["reward"])),
+            _number(row["reward_components"].get("cost"), spec=".4g"),
             components,
         )
     console.print(table)
+    if by_sub_agent:
+        columns = ("sub-agent", "rewards", "mean reward", "quality", "cost")
+        summary = new_table(f"Per sub-agent, same {len(rows)} rewards", columns, right=columns[1:])
+        for sub_agent, entry in sorted(by_sub_agent.items()):
+            summary.add_row(
+                sub_agent,
+                str(entry["rewards"]),
+                _number(entry["mean_reward"]),
+                _number(entry["mean_quality"]),
+                _number(entry["mean_cost"], spec=".4g"),
+            )
+        console.print(summary)
     if plot is not None:
         console.print(f"Plot written to {plot}")
 
@@ -127,8 +159,10 @@ def show(
     _print_policy(policy)
 
 
-def _number(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+def _number(value: float | None, digits: int = 3, spec: str | None = None) -> str:
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return format(value, spec or f".{digits}f")
 
 
 def _print_policy(policy: LearnedPolicy) -> None:
