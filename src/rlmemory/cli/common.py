@@ -60,6 +60,7 @@ EXTRAS = {
     "pyarrow": "export",
     "langchain_core": "llm",
     "langchain": "llm",
+    "langgraph": "langgraph",
 }
 
 
