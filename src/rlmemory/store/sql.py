@@ -22,6 +22,7 @@ bare driver upsert costs, and so that every method called inside
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import math
 import os
@@ -103,18 +104,23 @@ def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str
         path = url.database or ":memory:"
         return sa.URL.create("sqlite", database=path), text, path
     if backend in ("postgresql", "postgres"):
-        driver = url.get_driver_name()
+        # postgres:// (Heroku's and libpq's spelling) is PostgreSQL too; SQLAlchemy has
+        # no dialect of that name, so ask for the driver only of postgresql+DRIVER URLs.
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")
-        elif driver != "psycopg":
+        elif url.get_driver_name() != "psycopg":
+            driver = url.get_driver_name()
             raise ValueError(
                 f"unsupported PostgreSQL driver {driver!r}; use postgresql+psycopg:// "
                 "or postgresql://"
             )
         return url, url.render_as_string(hide_password=True), None
+    schemes = ("sqlite", "postgresql", "postgresql+psycopg", "postgres", "files")
+    close = difflib.get_close_matches(url.drivername, schemes, n=1)
+    hint = f"did you mean {close[0]}://? " if close else ""
     raise ValueError(
-        f"unsupported database URL scheme {url.drivername!r}; use a file path, "
-        "sqlite:///path, postgresql+psycopg:// or postgresql://"
+        f"unsupported database URL scheme {url.drivername!r}; {hint}use a file path, "
+        "sqlite:///path, postgresql+psycopg://, postgresql:// or files://"
     )
 
 
