@@ -76,6 +76,7 @@ from rlmemory.store._filerows import (
     public_interaction,
     public_reward,
 )
+from rlmemory.store._filesettings import FileSettings
 from rlmemory.store._filetotals import HistoryTotals, PatchedRewards
 from rlmemory.store._validation import (
     check_finite,
@@ -114,7 +115,7 @@ INDEX_LINE_WIDTH = 128
 COMPACT_MIN_BYTES = 256 * 1024
 
 
-class FileBackedMemoryDatabase(FileOperations, MemoryStore):
+class FileBackedMemoryDatabase(FileSettings, FileOperations, MemoryStore):
     """The rlmemory store in the folder ``base_dir`` (created if missing).
 
     ``lock_timeout`` is how many seconds an operation waits for another process's lock
@@ -780,7 +781,8 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         if found < 1:
             raise CorruptStoreError(f"{path} records an invalid schema version {found}", str(path))
         if found < SCHEMA_VERSION:
-            # 1 -> 2 adds versions files, created when first needed: only the header changes.
+            # 1 -> 2 adds versions files, 2 -> 3 settings.json, both created when first
+            # needed: only the header changes.
             atomic_write(path, encode_document({**meta, "schema_version": SCHEMA_VERSION}))
             found = SCHEMA_VERSION
         return found

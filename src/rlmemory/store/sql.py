@@ -58,6 +58,7 @@ from rlmemory.store._validation import (
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, QTable, Row
 from rlmemory.store.sql_dialect import classify_error, driver_sql_for
 from rlmemory.store.sql_ops import SqlOperations
+from rlmemory.store.sql_settings import SqlSettings
 
 T = TypeVar("T")
 
@@ -113,7 +114,7 @@ def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str
     )
 
 
-class MemoryDatabase(SqlOperations, MemoryStore):
+class MemoryDatabase(SqlSettings, SqlOperations, MemoryStore):
     """The seed's ``MemoryDatabase``: every rlmemory table in one SQL database.
 
     ``db_path`` is a file path or ``sqlite:///path`` (SQLite, WAL mode), or
