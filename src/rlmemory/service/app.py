@@ -279,6 +279,14 @@ def create_app(
     _install_error_handlers(app)
     _install_routes(app, state)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    worker = str(os.getpid())
+
+    @app.middleware("http")
+    async def name_the_worker(request: Request, call_next: Callable) -> Any:
+        response = await call_next(request)
+        response.headers["X-Rlmemory-Worker"] = worker
+        return response
+
     return app
 
 
