@@ -683,10 +683,15 @@ class LoopRegistry:
         return version
 
     def apply_expired_rewards(self, now: float | None = None) -> int:
-        """Close passed reward windows of every loop this process has served."""
-        with self._lock:
-            loops = list(self._loops.values())
-        return sum(loop.apply_expired_rewards(now) for loop in loops)
+        """Close passed reward windows of every loop in the store."""
+        closed = 0
+        for name in self.names():
+            try:
+                loop = self.get(name)
+            except UnknownLoopError:  # deleted meanwhile
+                continue
+            closed += loop.apply_expired_rewards(now)
+        return closed
 
 
 __all__ = [
