@@ -488,3 +488,19 @@ def test_openapi_documents_the_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/loops/{loop}/rank" in paths and "/personalizer/v1.0/rank" in paths
     assert client.get("/docs").status_code == 200
+
+
+def test_a_chunked_body_over_the_limit_is_refused_with_413(db_path: str) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"actions": [{"id": "a"}], "contextFeatures": [{"t": "'
+        for _ in range(20):
+            yield b"x" * 100
+        yield b'"}]}'
+
+    with TestClient(create_app(db_path, sweep_seconds=0, max_body_bytes=1000)) as client:
+        response = client.post(
+            "/loops/news/rank", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert_error(response, 413, "payload_too_large", "1000")
+    with open_store(db_path) as store:
+        assert store.count_agent_decisions("news") == 0

@@ -116,39 +116,51 @@ class GraduateRequest(_Body):
 
 # ------------------------------------------------------------------------ body limit
 class BodyLimit:
-    """ASGI middleware: a request body over ``max_bytes`` is answered 413, unread."""
+    """ASGI middleware: a request body over ``max_bytes`` is answered 413, unread.
+
+    It also names the worker process in an ``X-Rlmemory-Worker`` header (its pid), so
+    clients and tests can see which worker answered.
+    """
 
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.worker_header = (b"x-rlmemory-worker", str(os.getpid()).encode())
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+
+        async def send_naming_the_worker(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.worker_header]}
+            await send(message)
+
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(self.max_bytes)(scope, receive, send)
+            await _too_large(self.max_bytes)(scope, receive, send_naming_the_worker)
             return
-        seen = 0
-
-        async def limited_receive() -> dict:
-            nonlocal seen
+        # Read the whole body first (it is at most max_bytes) so that a chunked upload
+        # over the limit is refused before the app sees any of it.
+        messages = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await _too_large(self.max_bytes)(scope, receive, send_naming_the_worker)
+                return
+            if not message.get("more_body", False):
+                break
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await _too_large(self.max_bytes)(scope, receive, send)
+        async def replay() -> dict:
+            return messages.pop(0) if messages else await receive()
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send_naming_the_worker)
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -279,14 +291,6 @@ def create_app(
     _install_error_handlers(app)
     _install_routes(app, state)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    worker = str(os.getpid())
-
-    @app.middleware("http")
-    async def name_the_worker(request: Request, call_next: Callable) -> Any:
-        response = await call_next(request)
-        response.headers["X-Rlmemory-Worker"] = worker
-        return response
-
     return app
 
 
