@@ -191,6 +191,7 @@ def test_loop_settings_put_get_list_and_delete(client: TestClient, db_path: str)
 
 
 def test_model_export_import_and_rollback(client: TestClient, db_path: str) -> None:
+    client.put("/loops/news", json={"learner": "linucb", "learnerOptions": {"alpha": 1.0}})
     for number in range(5):
         client.post("/loops/news/rank", json=rank_body(eventId=f"e{number}"))
         client.post(f"/loops/news/events/e{number}/reward", json={"value": 1.0})
@@ -200,12 +201,20 @@ def test_model_export_import_and_rollback(client: TestClient, db_path: str) -> N
         learned = store.get_arrays("news")
     imported = client.put("/loops/copy/model", json=model)
     assert imported.status_code == 200
+    assert client.get("/loops/copy").json()["settings"]["learner"] == "linucb"
     with open_store(db_path) as store:
         copied = store.get_arrays("copy")
         assert copied.keys() == learned.keys()
         assert all(np.array_equal(copied[key], learned[key]) for key in learned)
     damaged = {**model, "sha256": "0" * 64}
     assert_error(client.put("/loops/news/model", json=damaged), 422, "validation_error", "sha256")
+    client.put("/loops/greedy", json={"learner": "epsilon_greedy"})
+    misfit = client.put("/loops/greedy/model", json=model)
+    assert_error(misfit, 422, "validation_error", "prior_mean")
+    with open_store(db_path) as store:
+        assert store.list_versions("greedy") == [] and store.get_arrays("greedy") == {}
+    assert_error(client.put("/loops/new/model", json=damaged), 422, "validation_error")
+    assert_error(client.get("/loops/new"), 404, "not_found")
     versions = client.get("/loops/copy/versions").json()["versions"]
     rolled = client.post(f"/loops/copy/versions/{versions[0]['version']}/rollback")
     assert rolled.status_code == 200

@@ -4,7 +4,9 @@ The file holds the loop's settings and its learned state as
 :class:`rlmemory.ops.versions.AgentState` payload (compressed, base64), with the SHA-256
 of that payload. Importing checks format, checksum and that the loop's learner can use
 the statistics, then writes them as a new version (the state before is kept as a version
-too), so an import is undone with an ordinary rollback.
+too), so an import is undone with an ordinary rollback. Imported into a loop that does
+not exist yet, the model brings its settings; into an existing loop, the loop's learner
+must be able to use it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from rlmemory.ops.versions import AgentState, apply_state, capture_state, checkpoint
-from rlmemory.service.loops import LoopRegistry, RequestError
+from rlmemory.service.loops import LOOPS_NAMESPACE, Loop, LoopRegistry, RequestError
+from rlmemory.service.settings import LoopSettings, SettingsError, settings_from_request
 
 MODEL_FORMAT = "rlmemory-model"
 MODEL_FORMAT_VERSION = 1
@@ -64,9 +67,13 @@ def import_model(registry: LoopRegistry, loop: str, model: Mapping[str, Any]) ->
         state = AgentState.from_payload(payload)
     except (ValueError, TypeError) as error:
         raise RequestError("state", f"cannot be read: {error}") from None
-    target = registry.get(loop, create=True)
     store = registry.store
     with store.transaction():
+        settings = registry.settings_of(loop)
+        if settings is None:  # a new loop takes the settings the model was learned with
+            settings = _settings_of_model(model)
+            store.save_setting(LOOPS_NAMESPACE, loop, settings.to_document())
+        target = Loop(store, loop, settings)
         checkpoint(store, loop, "auto: before model import")
         apply_state(store, loop, state)
         actions = sorted(key.rpartition("/")[0] for key in state.arrays if key.endswith("/ridge"))
@@ -75,5 +82,15 @@ def import_model(registry: LoopRegistry, loop: str, model: Mapping[str, Any]) ->
         except ValueError as error:
             raise RequestError("state", f"does not fit loop {loop!r}: {error}") from None
         version = checkpoint(store, loop, f"model import ({model.get('loop')!r})")
-    target._forget_learners()
+    registry.get(loop)._forget_learners()
     return version
+
+
+def _settings_of_model(model: Mapping[str, Any]) -> LoopSettings:
+    recorded = model.get("settings")
+    if not isinstance(recorded, Mapping):
+        raise RequestError("settings", "must be the object of loop settings the file was made with")
+    try:
+        return settings_from_request(recorded)
+    except SettingsError as error:
+        raise RequestError(f"settings.{error.field}", str(error).split(": ", 1)[-1]) from None
