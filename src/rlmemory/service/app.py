@@ -6,6 +6,11 @@ route is a thin call into :mod:`rlmemory.service.loops`; errors are JSON
 (malformed JSON 400, missing/invalid key 401, insufficient scope 403, unknown loop or
 event 404, body over the limit 413, bad values 422 naming the field, store busy 503).
 OpenAPI is at ``/docs``. The store is opened once per process, when the app starts.
+
+Rank, reward and activate (the hot path) and the key check are ``async`` routes that call
+the store directly on the event loop: one worker's store calls are serialised anyway (one
+connection, one lock), so a thread hop per request would add latency and no parallelism.
+Several workers (``--workers``) are how the service uses several cores.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,6 +52,8 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
+#: How often the sweeper checks auto-graduation (it reads each apprentice loop's log).
+GRADUATION_CHECK_SECONDS = 10.0
 #: Environment variables through which ``rlmemory serve`` configures worker processes.
 ENVIRONMENT_PREFIX = "RLMEMORY_SERVE_"
 
@@ -226,14 +234,18 @@ class ServiceState:
 
     def _sweep(self) -> None:
         """Close passed reward windows and check auto-graduation, every ``sweep_seconds``."""
+        last_graduation_check = 0.0
         while not self._stop.wait(self.sweep_seconds):
             loops = self.loops
             if loops is None:
                 continue
             try:
                 loops.apply_expired_rewards()
-                for name in loops.names():
-                    loops.graduate_if_ready(name)
+                now = time.monotonic()
+                if now - last_graduation_check >= GRADUATION_CHECK_SECONDS:
+                    last_graduation_check = now
+                    for name in loops.names():
+                        loops.graduate_if_ready(name)
             except Exception:  # keep sweeping; the next request reports store problems
                 logger.exception("rlmemory service: closing reward windows failed")
 
@@ -334,8 +346,9 @@ def _install_routes(app: FastAPI, state: ServiceState) -> None:
         assert state.loops is not None
         return state.loops
 
-    def require(scope: str) -> Callable[[Request], None]:
-        def check(request: Request) -> None:
+    def require(scope: str) -> Callable[[Request], Awaitable[None]]:
+        # async, so that FastAPI runs it on the event loop instead of a thread.
+        async def check(request: Request) -> None:
             if not state.require_api_keys:
                 return
             header = request.headers.get("authorization", "")
@@ -365,9 +378,12 @@ def _install_routes(app: FastAPI, state: ServiceState) -> None:
     @app.get("/loops/{loop}", tags=["loops"], dependencies=rank_scope)
     def get_loop(loop: str) -> dict[str, Any]:
         """One loop: settings, ranks, rewards, mean reward, pending events, current
-        version, and in apprentice mode the comparison with the baseline."""
+        version, and in apprentice mode the comparison with the baseline (which reads the
+        loop's whole log; null in online mode)."""
         found = registry().get(check_loop_name(loop))
-        return {**found.stats(), "apprentice": apprentice_report(state.store, loop)}
+        apprentice = found.settings.learning_mode == "apprentice"
+        report = apprentice_report(state.store, loop) if apprentice else None
+        return {**found.stats(), "apprentice": report}
 
     @app.put("/loops/{loop}", tags=["loops"], dependencies=admin_scope)
     def put_loop(loop: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
@@ -405,7 +421,7 @@ def _install_routes(app: FastAPI, state: ServiceState) -> None:
         return Response(status_code=204)
 
     @app.post("/loops/{loop}/rank", tags=["rank"], dependencies=rank_scope, status_code=201)
-    def rank(loop: str, body: RankRequest) -> JSONResponse:
+    async def rank(loop: str, body: RankRequest) -> JSONResponse:
         """Rank the actions for the context; the loop is created with defaults if new."""
         return rank_on(loop, body)
 
@@ -415,7 +431,7 @@ def _install_routes(app: FastAPI, state: ServiceState) -> None:
         dependencies=rank_scope,
         status_code=204,
     )
-    def reward(loop: str, event_id: str, body: RewardRequest) -> Response:
+    async def reward(loop: str, event_id: str, body: RewardRequest) -> Response:
         """Report the reward of an event (aggregated within the loop's reward wait)."""
         return reward_on(loop, event_id, body)
 
@@ -425,12 +441,12 @@ def _install_routes(app: FastAPI, state: ServiceState) -> None:
         dependencies=rank_scope,
         status_code=204,
     )
-    def activate(loop: str, event_id: str) -> Response:
+    async def activate(loop: str, event_id: str) -> Response:
         """Activate an event ranked with ``deferActivation``."""
         return activate_on(loop, event_id)
 
     @app.post("/personalizer/v1.0/rank", tags=["personalizer"], dependencies=rank_scope)
-    def personalizer_rank(body: RankRequest) -> JSONResponse:
+    async def personalizer_rank(body: RankRequest) -> JSONResponse:
         """Personalizer's Rank, on the loop named by ``--personalizer-loop``."""
         return rank_on(state.personalizer_loop, body)
 
@@ -440,7 +456,7 @@ def _install_routes(app: FastAPI, state: ServiceState) -> None:
         dependencies=rank_scope,
         status_code=204,
     )
-    def personalizer_reward(event_id: str, body: RewardRequest) -> Response:
+    async def personalizer_reward(event_id: str, body: RewardRequest) -> Response:
         """Personalizer's Reward."""
         return reward_on(state.personalizer_loop, event_id, body)
 
@@ -450,7 +466,7 @@ def _install_routes(app: FastAPI, state: ServiceState) -> None:
         dependencies=rank_scope,
         status_code=204,
     )
-    def personalizer_activate(event_id: str) -> Response:
+    async def personalizer_activate(event_id: str) -> Response:
         """Personalizer's Activate."""
         return activate_on(state.personalizer_loop, event_id)
 
