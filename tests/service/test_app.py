@@ -414,6 +414,32 @@ def test_errors_are_json_with_the_right_status_and_nothing_is_written(
     assert after == before
 
 
+def nested(depth: int) -> dict[str, Any]:
+    document: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth):
+        document = {"n": document}
+    return document
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        rank_body(excludedActions=["sports", "politics", "weather"]),
+        rank_body(contextFeatures=[nested(40)]),
+        {"contextFeatures": CONTEXT, "actions": [{"id": "a/b"}]},
+        rank_body(deferActivation="later"),
+    ],
+)
+def test_a_refused_rank_on_a_new_loop_creates_nothing(
+    client: TestClient, db_path: str, body: Any
+) -> None:
+    response = client.post("/loops/fresh/rank", json=body)
+    assert response.status_code == 422
+    with open_store(db_path) as store:
+        assert store.get_setting("loops", "fresh") is None
+        assert store.list_agents() == []
+
+
 def test_a_body_over_the_limit_is_refused_with_413(db_path: str) -> None:
     with TestClient(create_app(db_path, sweep_seconds=0, max_body_bytes=1000)) as client:
         big = rank_body(contextFeatures=[{"text": "x" * 2000}])

@@ -399,16 +399,13 @@ def _install_routes(app: FastAPI, state: ServiceState) -> None:
         return {"deleted": loop, "savedVersion": version}
 
     def rank_on(loop: str, body: RankRequest) -> JSONResponse:
-        answer = (
-            registry()
-            .get(check_loop_name(loop), create=True)
-            .rank(
-                body.contextFeatures,
-                [action.model_dump() for action in body.actions],
-                body.excludedActions,
-                body.eventId,
-                body.deferActivation,
-            )
+        answer = registry().rank(
+            loop,
+            body.contextFeatures,
+            [action.model_dump() for action in body.actions],
+            body.excludedActions,
+            body.eventId,
+            body.deferActivation,
         )
         return JSONResponse(answer.to_api(), status_code=201)
 

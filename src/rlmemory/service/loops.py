@@ -168,6 +168,37 @@ def _candidate_ids(actions: object, excluded: object) -> tuple[list[str], list[s
     return ids, candidates
 
 
+def check_rank_request(
+    context_features: Any,
+    actions: Any,
+    excluded_actions: Any,
+    event_id: Any,
+    defer_activation: Any,
+) -> tuple[list[str], list[str]]:
+    """Check a rank request before anything is stored; return (all ids, candidate ids).
+
+    Every problem is a :class:`RequestError` naming the request field.
+    """
+    ids, candidates = _candidate_ids(actions, excluded_actions)
+    if event_id is not None:
+        check_event_id(event_id)
+    if not isinstance(defer_activation, bool):
+        raise RequestError("deferActivation", "must be true or false")
+    probe = DictFeaturizer(2)
+    try:
+        list(probe.leaves(context_features))
+    except ValueError as error:
+        raise RequestError("contextFeatures", str(error)) from None
+    for position, action in enumerate(actions):
+        features = action.get("features")
+        if features is not None:
+            try:
+                list(probe.leaves(features))
+            except ValueError as error:
+                raise RequestError(f"actions[{position}].features", str(error)) from None
+    return ids, candidates
+
+
 def _is_pending(reward: Any) -> bool:
     return isinstance(reward, dict) and reward.get("status") == "pending"
 
@@ -246,25 +277,14 @@ class Loop:
         A repeated ``event_id`` returns the stored decision unchanged. Excluded actions
         get probability 0 and are never chosen.
         """
-        ids, candidates = _candidate_ids(actions, excluded_actions)
+        ids, candidates = check_rank_request(
+            context_features, actions, excluded_actions, event_id, defer_activation
+        )
         if event_id is not None:
-            event_id = check_event_id(event_id)
             known = self._known_event(event_id)
             if known is not None:
                 return known
-        if not isinstance(defer_activation, bool):
-            raise RequestError("deferActivation", "must be true or false")
-        try:
-            vector = self.featurizer(context_features)
-        except ValueError as error:
-            raise RequestError("contextFeatures", str(error)) from None
-        for position, action in enumerate(actions):
-            features = action.get("features")
-            if features is not None:
-                try:
-                    list(self.featurizer.leaves(features))
-                except ValueError as error:
-                    raise RequestError(f"actions[{position}].features", str(error)) from None
+        vector = self.featurizer(context_features)
         with self._lock:
             self._apply_expired_locked(time.time())
             given_event = event_id is not None
@@ -605,6 +625,22 @@ class LoopRegistry:
                         self.store, name, settings, refresh_seconds=self.refresh_seconds
                     )
             return loop
+
+    def rank(
+        self,
+        name: str,
+        context_features: Any,
+        actions: Sequence[Mapping[str, Any]],
+        excluded_actions: Sequence[str] | None = None,
+        event_id: str | None = None,
+        defer_activation: bool = False,
+    ) -> RankResult:
+        """Check the rank request, then rank on loop ``name`` (created with defaults if new:
+        a request refused creates nothing). Arguments as :meth:`Loop.rank`."""
+        request = (context_features, actions, excluded_actions, event_id, defer_activation)
+        check_loop_name(name)
+        check_rank_request(*request)
+        return self.get(name, create=True).rank(*request)
 
     def _create(self, name: str) -> LoopSettings:
         with self.store.transaction():

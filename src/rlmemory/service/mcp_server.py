@@ -131,9 +131,10 @@ def create_mcp_server(store_location: Any, *, name: str = "rlmemory") -> MCPServ
         if text is not None:
             documents.append(text_features(text))
         try:
-            answer = loops.get(check_loop_name(loop), create=True).rank(
-                documents, [{"id": action} for action in actions], excluded_actions, decision_id
-            )
+            answer = loops.rank(
+                loop, documents, [{"id": action} for action in actions], excluded_actions,
+                decision_id,
+            )  # fmt: skip
         except expected as error:
             raise _one_line(error) from None
         except StoreError as error:
