@@ -134,3 +134,38 @@ def test_rlmemory_mcp_serves_the_tools_over_stdio(tmp_path: Any, subprocess_env:
 async def _with_client(params: Any, work: Callable[[Client], Awaitable[Any]]) -> Any:
     async with Client(params) as client:
         return await work(client)
+
+
+def test_rlmemory_mcp_serves_streamable_http_on_loopback(
+    tmp_path: Any, subprocess_env: dict
+) -> None:
+    import subprocess
+    import time
+
+    import httpx
+    from tests.service.conftest import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rlmemory", "mcp", "--db", str(tmp_path / "memory.db"),
+         "--transport", "streamable-http", "--port", str(port)],
+        env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)  # polling a starting server
+        url = f"http://127.0.0.1:{port}/mcp"
+
+        async def work(client: Client) -> Any:
+            return await client.call_tool("route", {"loop": "s", "actions": ["a", "b"]})
+
+        routed = asyncio.run(asyncio.wait_for(_with_client(url, work), timeout=60))
+        assert routed.structured_content["chosen_action"] in {"a", "b"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
