@@ -21,9 +21,9 @@ RECENT_DECISIONS = 5000
 def loop_series(decisions: list[dict[str, Any]], now: float) -> dict[str, Any]:
     """Per-minute ranks, learned rewards, mean reward and action shares (oldest minute first).
 
-    >>> rows = [{"timestamp": 100.0, "selected_action": "a",
-    ...          "reward": {"status": "observed", "value": 1.0, "rewarded_at": 110.0}}]
-    >>> series = loop_series(rows, now=120.0)
+    >>> rows = [{"timestamp": 130.0, "selected_action": "a",
+    ...          "reward": {"status": "observed", "value": 1.0, "rewarded_at": 140.0}}]
+    >>> series = loop_series(rows, now=150.0)
     >>> series["ranks"][-1], series["rewards"][-1], series["meanReward"][-1]
     (1, 1, 1.0)
     >>> sum(series["actions"]["a"]), len(series["actions"]["a"])
