@@ -135,8 +135,9 @@ def start_service(location: str, workers: int) -> tuple[subprocess.Popen, str]:
         pass
     command = [sys.executable, "-m", "rlmemory", "serve", "--db", location, "--host",
                "127.0.0.1", "--port", str(port), "--workers", str(workers)]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(Path(__file__).resolve().parent.parent / "src"), os.environ.get("PYTHONPATH")]))}  # fmt: skip
+    source = str(Path(__file__).resolve().parent.parent / "src")
+    paths = [source, os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in paths if path)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
