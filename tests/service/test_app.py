@@ -185,7 +185,7 @@ def test_loop_settings_put_get_list_and_delete(client: TestClient, db_path: str)
     assert deleted["savedVersion"] == 1
     assert_error(client.get("/loops/ads"), 404, "not_found", "ads")
     with open_store(db_path) as store:
-        assert store.get_arrays("ads") == {}
+        assert store.get_arrays("ads") == {} and store.get_learner_steps("ads") == []
         assert store.list_versions("ads")[0]["version"] == 1
         assert store.count_agent_decisions("ads") == 1
 

@@ -115,7 +115,7 @@ def test_settings_written_by_several_processes_all_survive(make_store: Any) -> N
     assert len(make_store().list_settings("keys")) == 30
 
 
-def test_a_version_2_sql_store_is_migrated_to_hold_settings(make_sql_store: Any) -> None:
+def test_a_version_3_sql_store_is_migrated_to_hold_settings(make_sql_store: Any) -> None:
     with make_sql_store() as first:
         first.save_agent_reward("router", 1.0, {})
     engine = (
@@ -126,11 +126,11 @@ def test_a_version_2_sql_store_is_migrated_to_hold_settings(make_sql_store: Any)
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE rlmemory_settings")
         connection.exec_driver_sql(
-            "UPDATE rlmemory_meta SET value = '2' WHERE key = 'schema_version'"
+            "UPDATE rlmemory_meta SET value = '3' WHERE key = 'schema_version'"
         )
     engine.dispose()
     with make_sql_store() as migrated:
-        assert migrated.schema_version == SCHEMA_VERSION == 3
+        assert migrated.schema_version == SCHEMA_VERSION == 4
         migrated.save_setting("loops", "default", {"learner": "linucb"})
         assert migrated.get_setting("loops", "default") == {"learner": "linucb"}
         assert migrated.get_agent_rewards("router")[0]["reward"] == 1.0

@@ -168,6 +168,16 @@ def _candidate_ids(actions: object, excluded: object) -> tuple[list[str], list[s
     return ids, candidates
 
 
+def learned_actions(store: MemoryStore, loop: str) -> list[str]:
+    """The actions loop ``loop`` has learned about (in its snapshot or its step log)."""
+    from rlmemory.learners._ridge_log import SNAPSHOT_MARKER_KEY
+
+    actions = {key.rpartition("/")[0] for key in store.get_arrays(loop) if key.endswith("/ridge")}
+    actions |= {step.key for step in store.get_learner_steps(loop)}
+    actions.discard(SNAPSHOT_MARKER_KEY)
+    return sorted(actions)
+
+
 def check_rank_request(
     context_features: Any,
     actions: Any,
@@ -658,13 +668,8 @@ class LoopRegistry:
         check_loop_name(name)
         with self.store.transaction():
             candidate = Loop(self.store, name, settings)
-            actions = sorted(
-                key.rpartition("/")[0]
-                for key in self.store.get_arrays(name)
-                if key.endswith("/ridge")
-            )
             try:
-                candidate.build_learner(actions or ["probe"])
+                candidate.build_learner(learned_actions(self.store, name) or ["probe"])
             except (ValueError, TypeError) as error:
                 field = "learnerOptions" if isinstance(error, TypeError) else "learner"
                 raise SettingsError(field, str(error)) from None
@@ -702,15 +707,15 @@ class LoopRegistry:
         """Delete loop ``name``: its learned state is saved as a version first, then cleared
         with its settings and event ids (decisions, rewards and versions stay). Returns
         the version number holding what it had learned (None if it had learned nothing)."""
-        from rlmemory.ops.versions import checkpoint
+        from rlmemory.ops.versions import AgentState, apply_state, capture_state, checkpoint
 
         if self.settings_of(name) is None:
             raise UnknownLoopError(f"no loop named {name!r}")
         with self.store.transaction():
             version = None
-            if self.store.get_arrays(name):
+            if not capture_state(self.store, name).is_empty:
                 version = checkpoint(self.store, name, f"auto: before deleting loop {name}")
-                self.store.delete_arrays(name)
+                apply_state(self.store, name, AgentState())
             for event_id in self.store.list_settings(_event_namespace(name)):
                 self.store.delete_setting(_event_namespace(name), event_id)
             self.store.delete_setting(LOOPS_NAMESPACE, name)

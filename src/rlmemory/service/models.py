@@ -19,7 +19,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from rlmemory.ops.versions import AgentState, apply_state, capture_state, checkpoint
-from rlmemory.service.loops import LOOPS_NAMESPACE, Loop, LoopRegistry, RequestError
+from rlmemory.service.loops import (
+    LOOPS_NAMESPACE,
+    Loop,
+    LoopRegistry,
+    RequestError,
+    learned_actions,
+)
 from rlmemory.service.settings import LoopSettings, SettingsError, settings_from_request
 
 MODEL_FORMAT = "rlmemory-model"
@@ -76,9 +82,8 @@ def import_model(registry: LoopRegistry, loop: str, model: Mapping[str, Any]) ->
         target = Loop(store, loop, settings)
         checkpoint(store, loop, "auto: before model import")
         apply_state(store, loop, state)
-        actions = sorted(key.rpartition("/")[0] for key in state.arrays if key.endswith("/ridge"))
         try:
-            target.build_learner(actions or ["probe"])
+            target.build_learner(learned_actions(store, loop) or ["probe"])
         except ValueError as error:
             raise RequestError("state", f"does not fit loop {loop!r}: {error}") from None
         version = checkpoint(store, loop, f"model import ({model.get('loop')!r})")
