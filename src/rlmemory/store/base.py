@@ -69,7 +69,7 @@ Row = dict[str, Any]
 HISTORY_TABLES = ("rewards", "interactions", "decisions")
 
 #: Schema version written by this rlmemory. Stores written by a newer version are refused.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class MemoryStore(abc.ABC):
@@ -392,6 +392,30 @@ class MemoryStore(abc.ABC):
         the timestamp ``older_than`` or not among the ``keep_newest`` newest; with
         ``dry_run`` only count them. Returns ``rows``, ``first_id``, ``last_id``,
         ``oldest``, ``newest`` of the rows concerned (None when there are none)."""
+
+    # ------------------------------------------------------------------ settings
+    @abc.abstractmethod
+    def save_setting(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
+        """Store the JSON object ``value`` as setting ``key`` of ``namespace``, replacing it.
+
+        Settings are small documents kept beside the learned state, shared by every
+        process that opens the store: the settings of a service's learning loops, the
+        hashes of its API keys. ``namespace`` and ``key`` are non-empty strings of at
+        most 200 characters; a value JSON cannot encode is ``TypeError``, NaN or
+        infinity ``ValueError``. Atomic; joins an enclosing :meth:`transaction`.
+        """
+
+    @abc.abstractmethod
+    def get_setting(self, namespace: str, key: str) -> dict[str, Any] | None:
+        """The stored setting ``key`` of ``namespace``, or ``None`` when there is none."""
+
+    @abc.abstractmethod
+    def list_settings(self, namespace: str) -> dict[str, dict[str, Any]]:
+        """Every setting of ``namespace`` (key -> value), keys sorted; ``{}`` when none."""
+
+    @abc.abstractmethod
+    def delete_setting(self, namespace: str, key: str) -> bool:
+        """Delete setting ``key`` of ``namespace``; return whether it existed."""
 
     # ------------------------------------------------------ backup and restore
     @abc.abstractmethod

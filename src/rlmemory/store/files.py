@@ -88,6 +88,7 @@ from rlmemory.store._filerows import (
     public_interaction,
     public_reward,
 )
+from rlmemory.store._filesettings import FileSettings
 from rlmemory.store._filetotals import HistoryTotals, PatchedRewards
 from rlmemory.store._steps import LearnerStep, check_step_id, check_steps, decode_values
 from rlmemory.store._validation import (
@@ -136,7 +137,7 @@ INDEX_LINE_WIDTH = 128
 COMPACT_MIN_BYTES = 256 * 1024
 
 
-class FileBackedMemoryDatabase(FileOperations, MemoryStore):
+class FileBackedMemoryDatabase(FileSettings, FileOperations, MemoryStore):
     """The rlmemory store in the folder ``base_dir`` (created if missing).
 
     ``lock_timeout`` is how many seconds an operation waits for another process's lock
@@ -1066,8 +1067,8 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         if self.read_only:
             return found  # read as it is; the next writer upgrades the header
         if found < SCHEMA_VERSION:
-            # 1 -> 2 adds versions files, 2 -> 3 learner steps files, both created when
-            # first needed: only the header changes.
+            # 1 -> 2 adds versions files, 2 -> 3 learner steps files, 3 -> 4 settings.json,
+            # all created when first needed: only the header changes.
             atomic_write(path, encode_document({**meta, "schema_version": SCHEMA_VERSION}))
             found = SCHEMA_VERSION
         return found

@@ -76,6 +76,7 @@ from rlmemory.store.sql_dialect import (
     postgres_session_options,
 )
 from rlmemory.store.sql_ops import SqlOperations
+from rlmemory.store.sql_settings import SqlSettings
 
 T = TypeVar("T")
 
@@ -124,7 +125,7 @@ def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str
     )
 
 
-class MemoryDatabase(SqlOperations, MemoryStore):
+class MemoryDatabase(SqlSettings, SqlOperations, MemoryStore):
     """The seed's ``MemoryDatabase``: every rlmemory table in one SQL database.
 
     ``db_path`` is a file path or ``sqlite:///path`` (SQLite, WAL mode), or
