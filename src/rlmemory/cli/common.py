@@ -11,6 +11,7 @@ from rich.console import Console
 
 from rlmemory.errors import StoreError
 from rlmemory.store import MemoryStore, open_store
+from rlmemory.store.locations import mask_credentials
 
 console = Console()
 error_console = Console(stderr=True)
@@ -44,5 +45,6 @@ def reported_errors() -> Iterator[None]:
         yield
     except (StoreError, ValueError, TypeError, LookupError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        error_console.print(f"[red]error:[/red] {message}", highlight=False)
+        # Library messages name locations already masked; a driver's text might not be.
+        error_console.print(f"[red]error:[/red] {mask_credentials(str(message))}", highlight=False)
         raise typer.Exit(1) from None

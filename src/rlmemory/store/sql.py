@@ -56,6 +56,7 @@ from rlmemory.store._validation import (
     to_json,
 )
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, QTable, Row
+from rlmemory.store.locations import mask_credentials
 from rlmemory.store.sql_dialect import classify_error, driver_sql_for
 from rlmemory.store.sql_ops import SqlOperations
 
@@ -90,13 +91,15 @@ def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str
     try:
         url = sa.make_url(text)
     except sa.exc.ArgumentError as error:
-        raise ValueError(f"db_path {text!r} is not a valid database URL: {error}") from None
+        raise ValueError(
+            mask_credentials(f"db_path {text!r} is not a valid database URL: {error}")
+        ) from None
     backend = url.get_backend_name()
     if backend == "sqlite":
         if url.drivername not in ("sqlite", "sqlite+pysqlite"):
             raise ValueError(f"unsupported SQLite driver in {url.drivername!r}; use sqlite:///path")
         path = url.database or ":memory:"
-        return sa.URL.create("sqlite", database=path), text, path
+        return sa.URL.create("sqlite", database=path), mask_credentials(text), path
     if backend in ("postgresql", "postgres"):
         driver = url.get_driver_name()
         if url.drivername in ("postgresql", "postgres"):
@@ -106,7 +109,7 @@ def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str
                 f"unsupported PostgreSQL driver {driver!r}; use postgresql+psycopg:// "
                 "or postgresql://"
             )
-        return url, url.render_as_string(hide_password=True), None
+        return url, mask_credentials(url.render_as_string(hide_password=True)), None
     raise ValueError(
         f"unsupported database URL scheme {url.drivername!r}; use a file path, "
         "sqlite:///path, postgresql+psycopg:// or postgresql://"
