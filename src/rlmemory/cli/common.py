@@ -46,5 +46,7 @@ def reported_errors() -> Iterator[None]:
     except (StoreError, ValueError, TypeError, LookupError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         # Library messages name locations already masked; a driver's text might not be.
-        error_console.print(f"[red]error:[/red] {mask_credentials(str(message))}", highlight=False)
+        error_console.print(
+            f"[red]error:[/red] {mask_credentials(str(message))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(1) from None
