@@ -143,20 +143,8 @@ def _partial_file(target: Path) -> Iterator[tuple[Path, BinaryIO]]:
     ``target`` truncates and reuses it (and the SQLite journal beside it).
     """
     partial = target.with_name(f".{target.name}.partial")
+    handle = _locked_partial(partial, target)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle = partial.open("a+b")
-    except OSError as error:
-        raise _file_error("cannot write backup", target, error) from None
-    try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise FileAccessError(
-                    f"another backup to {target} is running ({partial.name} is locked)",
-                    str(target),
-                ) from None
         for stale in (partial.with_name(partial.name + "-journal"), *_legacy_scratch(target)):
             with contextlib.suppress(OSError):
                 shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
@@ -171,6 +159,35 @@ def _partial_file(target: Path) -> Iterator[tuple[Path, BinaryIO]]:
             raise _file_error("cannot write backup", target, error) from None
         raise
     finally:
+        handle.close()
+
+
+def _locked_partial(partial: Path, target: Path) -> BinaryIO:
+    """Open ``partial`` holding its lock; refuse while another backup holds it."""
+    while True:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle = partial.open("a+b")
+        except OSError as error:
+            raise _file_error("cannot write backup", target, error) from None
+        if fcntl is None:
+            return handle
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()  # the file is the running backup's: leave it alone
+            raise FileAccessError(
+                f"another backup to {target} is running ({partial.name} is locked)",
+                str(target),
+            ) from None
+        # The backup that held the lock may have renamed this very file to ``target``
+        # between our open and our lock: then it is the finished backup, not ours.
+        try:
+            current = partial.stat().st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(handle.fileno()).st_ino:
+            return handle
         handle.close()
 
 
