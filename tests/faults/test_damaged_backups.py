@@ -158,6 +158,18 @@ DAMAGES: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
         ),
         "timestamp is not a number",
     ),
+    "an empty agent name": (
+        lambda s, p: _with_rows(
+            s, p, "agent_rewards", lambda rows: [_set(rows[0], agent_name=""), *rows[1:]]
+        ),
+        "agent_name must be a non-empty string",
+    ),
+    "components that are not JSON": (
+        lambda s, p: _with_rows(
+            s, p, "agent_rewards", lambda rows: [_set(rows[0], reward_components="{"), *rows[1:]]
+        ),
+        "reward_components is not JSON text",
+    ),
     "a row that is not an object": (
         lambda s, p: _with_rows(s, p, "agent_rewards", lambda rows: [[1, 2], *rows]),
         "not an object",

@@ -17,10 +17,13 @@ True
 'id 2: reward is not a finite number (nan)'
 >>> check.problem(row)
 'id 1: id 1 appears twice'
+>>> check.problem({**row, "id": 3, "reward_components": "{oops"})
+"id 3: reward_components is not JSON text ('{oops')"
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +32,26 @@ import sqlalchemy as sa
 
 from rlmemory.store import sql_schema as schema
 from rlmemory.store._operations import BACKUP_TABLES
+from rlmemory.store._validation import check_agent_name
+
+#: Text columns that hold JSON, which the stores decode on read.
+_JSON_TEXT = {
+    "agent_rewards": ("reward_components",),
+    "agent_decisions": ("q_values", "reward", "features"),
+    "policy_params": ("policy_params",),
+}
+
+
+def _not_json(text: str) -> bool:
+    try:
+        json.loads(text, parse_constant=_refuse)
+    except ValueError:
+        return True
+    return False
+
+
+def _refuse(name: str) -> None:
+    raise ValueError(name)
 
 
 def _kind(column: sa.Column) -> str:
@@ -95,6 +118,15 @@ class BackupRowCheck:
             wrong = _wrong_value(value, kind)
             if wrong:
                 return f"{label}: {name} {wrong}"
+        if "agent_name" in self._columns and row.get("agent_name") is not None:
+            try:
+                check_agent_name(row["agent_name"])
+            except (TypeError, ValueError) as error:
+                return f"{label}: {error}"
+        for name in _JSON_TEXT.get(self.table, ()):
+            value = row.get(name)
+            if value is not None and _not_json(value):
+                return f"{label}: {name} is not JSON text ({value!r:.40})"
         for columns, seen in zip(self._keys, self._seen, strict=True):
             key = tuple(row[name] for name in columns)
             if key in seen:
