@@ -249,11 +249,12 @@ def test_a_missing_backup_file_is_a_file_access_error_and_one_cli_line(tmp_path)
         restore(missing, store)
     for arguments in (
         ["verify", str(missing)],
-        ["restore", str(missing), "--db", str(tmp_path / "t.db")],
+        ["restore", str(missing), "--db", str(tmp_path / "cli.db")],
     ):
         result = CliRunner().invoke(app, arguments)
         assert result.exit_code == 1
         assert result.stderr.strip().splitlines() == [f"error: backup {missing} does not exist"]
+    assert not (tmp_path / "cli.db").exists()  # no empty store created for nothing
 
 
 def test_a_backup_into_a_folder_that_cannot_be_written_is_one_clear_error(tmp_path):

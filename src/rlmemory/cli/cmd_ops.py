@@ -405,6 +405,8 @@ def restore_command(
     db: str | None = DbOption,
 ) -> None:
     """Restore a backup into the store (any backend: SQLite, PostgreSQL, files)."""
+    with reported_errors():
+        backups.backup_kind(path)  # a missing backup must not create an empty store first
     with opened_store(db) as store:
         report = backups.restore(path, store, replace=replace)
     rows = sum(report.counts.values())

@@ -223,9 +223,13 @@ def sqlite_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) 
                     "INSERT OR REPLACE INTO rlmemory_meta (key, value) VALUES (?, ?)",
                     (DIGEST_KEY, digest),
                 )
-            except sqlite3.Error as error:
-                raise CorruptStoreError(
+            except sqlite3.OperationalError as error:  # disk full, I/O error, locked
+                raise FileAccessError(
                     f"cannot copy {source} into {destination}: {error}", str(destination)
+                ) from None
+            except sqlite3.DatabaseError as error:  # the source is not a sound database
+                raise CorruptStoreError(
+                    f"cannot copy {source} into {destination}: {error}", str(source)
                 ) from None
             finally:
                 writer.close()
