@@ -304,3 +304,21 @@ def _policy_file(tmp_path: Path, text: str) -> str:
     path = tmp_path / "policy.json"
     path.write_text(text)
     return str(path)
+
+
+def test_a_restore_that_fails_while_loading_leaves_the_target_as_it_was(target, tmp_path):
+    """The backup verifies, but its values are encrypted with a key the target lacks:
+    the error comes after the target was cleared and rows loaded, and all of it rolls
+    back, replace=True included."""
+    from rlmemory.errors import EncryptionKeyError
+    from rlmemory.ops.crypto import generate_key
+
+    with open_store(str(tmp_path / "secret.db"), encryption_key=generate_key()) as source:
+        _fill(source)
+        backup(source, tmp_path / "secret.tar")
+    assert verify(tmp_path / "secret.tar").ok
+    with pytest.raises(EncryptionKeyError, match=r"open .* with that key"):
+        restore(tmp_path / "secret.tar", target, replace=True)
+    assert len(target.get_agent_rewards("kept", limit=1000)) == TARGET_REWARDS
+    assert target.list_agents() == ["kept"]
+    assert target.get_agent_interactions("router") == []
