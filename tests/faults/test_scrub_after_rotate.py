@@ -139,3 +139,43 @@ def test_rotating_away_from_a_key_leaves_no_old_ciphertext_on_disk(make_store, b
     with open_store(make_store.location, encryption_key=new_key) as reopened:
         texts = [row["request"] for row in reopened.get_agent_interactions("router", limit=5)]
     assert all("secret-" in text for text in texts)
+
+
+def test_reencrypt_inside_a_transaction_is_refused_and_changes_nothing(sql_store):
+    """SQL stores only: the rewrite (VACUUM) cannot run inside a transaction."""
+    from rlmemory.ops.crypto import Cipher
+
+    sql_store.save_agent_interaction("router", "plain request", "ok", None)
+    with pytest.raises(ValueError, match="outside a transaction"), sql_store.transaction():
+        sql_store.reencrypt(Cipher(generate_key()))
+    assert sql_store.encryption_key_id is None
+    assert sql_store.get_agent_interactions("router")[0]["request"] == "plain request"
+
+
+@pytest.mark.postgres
+def test_a_transaction_holding_an_old_snapshot_cannot_keep_plaintext_alive(postgres_store_url):
+    """PostgreSQL only: VACUUM FULL copies row versions an older snapshot might still
+    read. While another session holds such a snapshot the rotation repeats the rewrite;
+    once the session ends, no plaintext is left."""
+    import threading
+
+    import psycopg
+
+    with open_store(postgres_store_url) as writer:
+        _write_secrets(writer)
+    holder = psycopg.connect(
+        sa.make_url(postgres_store_url)
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
+    holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    holder.execute("SELECT count(*) FROM rlmemory_meta").fetchone()  # snapshot taken
+    release = threading.Timer(1.5, holder.commit)  # the session ends while rotating
+    release.start()
+    try:
+        rotate_key(postgres_store_url, new_key=generate_key())
+    finally:
+        release.join()
+        holder.close()
+    needles = [_secret(number).encode() for number in range(SECRETS)]
+    assert _found(_raw_bytes("postgresql", postgres_store_url), needles) == 0

@@ -11,7 +11,9 @@ rewrites the affected storage:
   rows and ``PRAGMA wal_checkpoint(TRUNCATE)`` copies the WAL back and empties it.
 * PostgreSQL: ``VACUUM FULL`` of each rewritten table writes it, its TOAST table and its
   indexes into new files; the old files are emptied when the command commits. It takes
-  an ACCESS EXCLUSIVE lock on the table while it runs (writers and readers wait).
+  an ACCESS EXCLUSIVE lock on the table while it runs (writers and readers wait). Old
+  row versions that a transaction still running might see are copied too, so it is
+  repeated until none is kept (``busy_timeout``, then ``StoreBusyError``).
 
 What no store can reach — PostgreSQL's WAL segments and archives, replicas, earlier
 backups, blocks the file system already freed — is listed in docs/reliability.md.
@@ -20,6 +22,7 @@ backups, blocks the file system already freed — is listed in docs/reliability.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -50,12 +53,19 @@ def rewrite_storage(
     that other connections keep from finishing is retried for ``timeout`` seconds, then
     :class:`~rlmemory.errors.StoreBusyError` says the old pages are still in the WAL.
     """
+    deadline = time.monotonic() + timeout
     if dialect_name != "sqlite":
-        for table in tables:
-            cursor.execute(f"VACUUM FULL {table}")
+        while _vacuum_full(cursor, tables):
+            if time.monotonic() > deadline:
+                raise StoreBusyError(
+                    f"{location}: re-encrypted, but another transaction kept the old row "
+                    f"versions alive for {timeout:g} s (an open transaction, a running "
+                    "pg_dump, a replication slot); end it and run `rlmemory keys rotate` again",
+                    location,
+                )
+            time.sleep(0.2)
         return
     cursor.execute("VACUUM")
-    deadline = time.monotonic() + timeout
     while True:
         busy, _log_frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if not busy:
@@ -68,3 +78,32 @@ def rewrite_storage(
                 location,
             )
         time.sleep(0.05)
+
+
+_KEPT = re.compile(r"(\d+) dead row versions cannot be removed yet")
+
+
+def _vacuum_full(cursor: Any, tables: Sequence[str]) -> int:
+    """``VACUUM FULL`` each table; return how many dead row versions it had to keep.
+
+    VACUUM FULL copies row versions that a transaction still running anywhere might
+    see (its snapshot predates the rotation), and the old values would survive in the
+    new files. VERBOSE reports how many; the message is read in English (``lc_messages``
+    is set to C where the role may; otherwise the count is read if the server speaks
+    English, and taken as 0 if not).
+    """
+    details: list[str] = []
+    connection = cursor.connection
+
+    def keep(diagnostic: Any) -> None:
+        details.append(f"{diagnostic.message_primary} {diagnostic.message_detail or ''}")
+
+    with contextlib.suppress(Exception):
+        cursor.execute("SET lc_messages TO 'C'")
+    connection.add_notice_handler(keep)
+    try:
+        for table in tables:
+            cursor.execute(f"VACUUM (FULL, VERBOSE) {table}")
+    finally:
+        connection.remove_notice_handler(keep)
+    return sum(int(found) for detail in details for found in _KEPT.findall(detail))
