@@ -8,7 +8,9 @@ for one line on standard input (so that all children learn at the same time), th
   :data:`Q_REWARD`, learning rate :data:`Q_LEARNING_RATE`, textbook update from
   :data:`Q_INITIAL_VALUE`;
 * ``linucb`` -- COUNT LinUCB updates of action ``a`` on features ``[1, 0]`` with reward
-  ``WORKER + 1``.
+  ``WORKER + 1``;
+* ``linucb-snapshots`` -- the same with a snapshot every :data:`SNAPSHOT_EVERY` updates
+  (snapshots delete the steps they cover while the other processes append theirs).
 
 Then it prints ``done`` and exits 0; an exception exits non-zero with its traceback.
 """
@@ -22,6 +24,7 @@ ACTIONS = ["a", "b"]
 Q_LEARNING_RATE = 0.01
 Q_REWARD = 1.0
 Q_INITIAL_VALUE = 0.0
+SNAPSHOT_EVERY = 7
 
 
 def main(location: str, mode: str, worker: int, count: int) -> None:
@@ -46,8 +49,9 @@ def main(location: str, mode: str, worker: int, count: int) -> None:
         def step() -> None:
             learner.update_q_value("s", "a", Q_REWARD)
 
-    elif mode == "linucb":
-        bandit = LinUCBAgent(AGENT, store, list(ACTIONS), dimension=2)
+    elif mode in ("linucb", "linucb-snapshots"):
+        every = SNAPSHOT_EVERY if mode == "linucb-snapshots" else 1000
+        bandit = LinUCBAgent(AGENT, store, list(ACTIONS), dimension=2, snapshot_every=every)
 
         def step() -> None:
             bandit.update([1.0, 0.0], "a", float(worker + 1))
