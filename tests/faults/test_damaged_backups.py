@@ -322,3 +322,15 @@ def test_a_restore_that_fails_while_loading_leaves_the_target_as_it_was(target, 
     assert len(target.get_agent_rewards("kept", limit=1000)) == TARGET_REWARDS
     assert target.list_agents() == ["kept"]
     assert target.get_agent_interactions("router") == []
+
+
+def test_an_archive_of_an_older_schema_needs_only_the_tables_it_had(good_archive, target, tmp_path):
+    """Schema 2 archives have no learner_steps (added in 3): complete, not damaged."""
+    manifest, members = _read(good_archive)
+    manifest["schema_version"] = 2
+    del manifest["tables"]["learner_steps"]
+    del members["tables/learner_steps.jsonl.zst"]
+    older = _write(tmp_path / "schema2.tar", manifest, members)
+    assert verify(older).ok, verify(older).problems
+    restore(older, target, replace=True)
+    assert len(target.get_agent_rewards("router")) == 2

@@ -60,6 +60,8 @@ ARCHIVE_VERSION = 1
 MANIFEST = "manifest.json"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Tables that archives of an older schema version do not have (table: first version).
+TABLE_SINCE_SCHEMA = {"learner_steps": 3}
 #: The ``rlmemory_meta`` key under which a SQLite copy records the checksum of its rows.
 DIGEST_KEY = "backup_rows_sha256"
 
@@ -462,13 +464,18 @@ def _read_manifest(archive: tarfile.TarFile, source: Path) -> dict[str, Any]:
     return manifest
 
 
-def _manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
+def _manifest_problems(manifest: Mapping[str, Any], version: int | None) -> list[str]:
     """What is wrong with the manifest's table list, before any member is read."""
     tables = manifest.get("tables")
     if not isinstance(tables, dict):
         return [f"{MANIFEST}: 'tables' is {type(tables).__name__}, not an object of tables"]
     problems = []
-    missing = [table for table in BACKUP_TABLES if table not in tables]
+    required = [
+        table
+        for table in BACKUP_TABLES
+        if version is None or TABLE_SINCE_SCHEMA.get(table, 0) <= version
+    ]
+    missing = [table for table in required if table not in tables]
     if missing:
         problems.append(f"{MANIFEST} lists no entry for tables {', '.join(missing)}")
     unknown = sorted(set(tables) - set(BACKUP_TABLES))
@@ -517,7 +524,7 @@ def _verify_archive(source: Path) -> VerifyReport:
         with tarfile.open(source, "r") as archive:
             manifest = _read_manifest(archive, source)
             version = _schema_version(manifest.get("schema_version"), problems)
-            problems.extend(_manifest_problems(manifest))
+            problems.extend(_manifest_problems(manifest, version))
             if problems:
                 return VerifyReport(source, "archive", False, version, counts, problems)
             for table, entry in manifest["tables"].items():
