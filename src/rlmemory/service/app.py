@@ -361,8 +361,9 @@ def _install_routes(app: FastAPI, state: ServiceState) -> None:
 
         return check
 
-    rank_scope = [Depends(require("rank"))]
-    admin_scope = [Depends(require("admin"))]
+    # Without keys there is nothing to check: no dependency, so FastAPI solves none per request.
+    rank_scope = [Depends(require("rank"))] if state.require_api_keys else []
+    admin_scope = [Depends(require("admin"))] if state.require_api_keys else []
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:
