@@ -3,7 +3,8 @@
 For each store (SQLite file; PostgreSQL when ``--postgres-url`` names a server whose role
 may create databases) and each worker count (1, 2), the script starts ``rlmemory serve``
 on 127.0.0.1 and runs a load generator in its own process (asyncio, ``--concurrency``
-keep-alive HTTP/1.1 connections, a minimal client so that the generator's own CPU stays small). Each pair is a rank of 3 actions with a small context, then the reward of
+keep-alive HTTP/1.1 connections, a minimal client so that the generator's own CPU stays
+small). Each pair is a rank of 3 actions with a small context, then the reward of
 its event (``earliest``: learned at once, one transaction with the learner's update).
 
 * ``max`` — ``--concurrency`` clients send pairs back to back for ``--pairs`` pairs:
@@ -73,8 +74,10 @@ class Connection:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         payload = b"" if body is None else json.dumps(body).encode()
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n")  # fmt: skip
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
         self.writer.write(head.encode() + payload)
         assert self.reader is not None
         status_line = await self.reader.readline()
@@ -315,7 +318,8 @@ def main() -> None:
                     print(" | ".join(str(cell) for cell in rows[-1]), file=sys.stderr)
     finally:
         stores.drop_all()
-    print(machine_description(["fastapi", "uvicorn", "httptools", "uvloop", "sqlalchemy", "psycopg"]))
+    packages = ["fastapi", "uvicorn", "httptools", "uvloop", "sqlalchemy", "psycopg"]
+    print(machine_description(packages))
     print(f"load average (1 min) before: {load_before:.2f}, after: {os.getloadavg()[0]:.2f}")
     print(f"pairs per run: {args.pairs}; max-mode clients: {args.concurrency}")
     print()

@@ -287,9 +287,20 @@ class Loop:
         A repeated ``event_id`` returns the stored decision unchanged. Excluded actions
         get probability 0 and are never chosen.
         """
-        ids, candidates = check_rank_request(
-            context_features, actions, excluded_actions, event_id, defer_activation
-        )
+        request = (context_features, actions, excluded_actions, event_id, defer_activation)
+        return self._rank_checked(*request, *check_rank_request(*request))
+
+    def _rank_checked(
+        self,
+        context_features: Any,
+        actions: Sequence[Mapping[str, Any]],
+        excluded_actions: Sequence[str] | None,
+        event_id: str | None,
+        defer_activation: bool,
+        ids: list[str],
+        candidates: list[str],
+    ) -> RankResult:
+        """:meth:`rank` once :func:`check_rank_request` accepted the request."""
         if event_id is not None:
             known = self._known_event(event_id)
             if known is not None:
@@ -401,13 +412,14 @@ class Loop:
         """
         value = check_reward_value(value)
         with self._lock:
-            decision = self.decision_of(event_id)
-            if action_id is not None and action_id != decision["selected_action"]:
-                self._refuse_action(decision, action_id)
             now = time.time()
             with self._unit_of_work():
+                # Read the event once, under the loop's lock: the state it shows is the one
+                # this transaction changes (a refusal below writes nothing).
                 self.store.lock_learner(self.name)
-                decision = self.store.get_agent_decision(decision["id"])
+                decision = self.decision_of(event_id)
+                if action_id is not None and action_id != decision["selected_action"]:
+                    self._refuse_action(decision, action_id)
                 reward_json = dict(decision["reward"])
                 learned = False
                 if not _is_pending(reward_json):
@@ -649,8 +661,8 @@ class LoopRegistry:
         a request refused creates nothing). Arguments as :meth:`Loop.rank`."""
         request = (context_features, actions, excluded_actions, event_id, defer_activation)
         check_loop_name(name)
-        check_rank_request(*request)
-        return self.get(name, create=True).rank(*request)
+        checked = check_rank_request(*request)
+        return self.get(name, create=True)._rank_checked(*request, *checked)
 
     def _create(self, name: str) -> LoopSettings:
         with self.store.transaction():
