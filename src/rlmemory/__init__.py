@@ -38,12 +38,15 @@ _EXPORTS = {
     "LinUCBAgent": "rlmemory.learners.bandits",
     "ThompsonSamplingAgent": "rlmemory.learners.bandits",
     "EpsilonGreedyAgent": "rlmemory.learners.bandits",
+    "SquareCBAgent": "rlmemory.learners.squarecb",
     "Observation": "rlmemory.learners.base",
     "Choice": "rlmemory.learners.base",
     "RLCoordinatorAgent": "rlmemory.coordinator",
     "create_rl_agent_architecture": "rlmemory.coordinator",
     "OfflineStateExtractor": "rlmemory.features",
     "LLMStateExtractor": "rlmemory.features",
+    "TextFeaturizer": "rlmemory.features",
+    "SparseVector": "rlmemory.features",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

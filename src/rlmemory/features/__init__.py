@@ -4,11 +4,15 @@
   (:class:`OfflineStateExtractor`, :class:`LLMStateExtractor`, :func:`make_state_extractor`).
 * :mod:`rlmemory.features.hashing` -- :func:`stable_hash`, the process-independent hash
   every hashed feature uses.
+* :mod:`rlmemory.features.text` -- :class:`TextFeaturizer`, hashed words of a request.
+* :mod:`rlmemory.features.sparse` -- :class:`SparseVector`, a long vector kept as its
+  non-zero entries.
 
 Every public name is importable from ``rlmemory.features`` itself.
 """
 
 from rlmemory.features.hashing import stable_hash
+from rlmemory.features.sparse import SparseVector
 from rlmemory.features.states import (
     OTHER_INTENT,
     LLMStateExtractor,
@@ -17,12 +21,15 @@ from rlmemory.features.states import (
     make_state_extractor,
     parse_label,
 )
+from rlmemory.features.text import TextFeaturizer
 
 __all__ = [
     "OTHER_INTENT",
     "LLMStateExtractor",
     "OfflineStateExtractor",
     "RequestSignals",
+    "SparseVector",
+    "TextFeaturizer",
     "make_state_extractor",
     "parse_label",
     "stable_hash",

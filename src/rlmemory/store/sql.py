@@ -694,27 +694,57 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         self, agent_name: str, keys: Sequence[str] | None = None
     ) -> dict[str, np.ndarray]:
         agent_name = _name(agent_name)
-        wanted = None if keys is None else {_text(key, "keys item") for key in self._keys(keys)}
+        wanted = None if keys is None else sorted({_text(k, "keys item") for k in self._keys(keys)})
         arrays = schema.learner_arrays.c
-        rows = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "arrays",
-                lambda: (
-                    sa.select(arrays.key, arrays.dtype, arrays.shape, arrays.data)
-                    .where(arrays.agent_name == sa.bindparam("agent"))
-                    .order_by(arrays.key)
-                ),
-                agent=agent_name,
-            ).fetchall(),
-            write=False,
-            atomic=False,
-        )
-        result = {}
-        for key, dtype_name, shape_text, data in rows:
-            if wanted is None or key in wanted:
-                result[key] = self._decode_array(agent_name, key, dtype_name, shape_text, data)
-        return result
+        if wanted is None:
+            rows = self._run(
+                lambda cursor: self._execute(
+                    cursor,
+                    "arrays",
+                    lambda: (
+                        sa.select(arrays.key, arrays.dtype, arrays.shape, arrays.data)
+                        .where(arrays.agent_name == sa.bindparam("agent"))
+                        .order_by(arrays.key)
+                    ),
+                    agent=agent_name,
+                ).fetchall(),
+                write=False,
+                atomic=False,
+            )
+        else:
+            rows = self._run(
+                lambda cursor: self._arrays_by_key(cursor, agent_name, wanted),
+                write=False,
+                atomic=False,
+            )
+        return {
+            key: self._decode_array(agent_name, key, dtype_name, shape_text, data)
+            for key, dtype_name, shape_text, data in rows
+        }
+
+    def _arrays_by_key(self, cursor: Any, agent_name: str, keys: list[str]) -> list[Any]:
+        """The rows of these keys only: a learner re-reading what it updates pays for that
+        alone, not for every array it has (``key IN`` over chunks of a few fixed sizes, so
+        the compiled statements stay few)."""
+        arrays = schema.learner_arrays.c
+        rows: list[Any] = []
+        for start in range(0, len(keys), _KEY_CHUNKS[-1]):
+            chunk = keys[start : start + _KEY_CHUNKS[-1]]
+            size = next(size for size in _KEY_CHUNKS if size >= len(chunk))
+            padded = chunk + [chunk[-1]] * (size - len(chunk))
+
+            def build(size: int = size) -> sa.Executable:
+                names = [sa.bindparam(f"key{i}") for i in range(size)]
+                return sa.select(arrays.key, arrays.dtype, arrays.shape, arrays.data).where(
+                    arrays.agent_name == sa.bindparam("agent"), arrays.key.in_(names)
+                )
+
+            params = {f"key{i}": key for i, key in enumerate(padded)}
+            rows.extend(
+                self._execute(cursor, f"arrays_in_{size}", build, agent=agent_name, **params)
+            )
+        rows.sort(key=lambda row: row[0])
+        return rows
 
     @staticmethod
     def _keys(keys: Sequence[str]) -> Sequence[str]:
@@ -1327,6 +1357,10 @@ def _abandon_inherited(*objects: Any) -> None:
                 os.dup2(devnull, pgconn.socket)
                 os.close(devnull)
     _INHERITED_CONNECTIONS.extend(objects)
+
+
+#: Sizes of the ``key IN (...)`` statements of :meth:`MemoryDatabase.get_arrays` with keys.
+_KEY_CHUNKS = (1, 8, 64, 512)
 
 
 def _features(features: Any) -> list[float]:
