@@ -46,6 +46,7 @@ _EXPORTS = {
     "OfflineStateExtractor": "rlmemory.features",
     "LLMStateExtractor": "rlmemory.features",
     "TextFeaturizer": "rlmemory.features",
+    "EmbeddingFeaturizer": "rlmemory.features",
     "SparseVector": "rlmemory.features",
 }
 

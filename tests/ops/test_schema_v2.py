@@ -20,7 +20,7 @@ def test_a_version_1_sqlite_database_is_upgraded_with_its_data_intact(tmp_path):
     path = tmp_path / "old.db"
     shutil.copyfile(SCHEMA_V1_DB, path)
     with open_store(str(path)) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         stats = store.agent_stats("router")
         assert (stats["decisions"], stats["interactions"], stats["rewards"]) == (5, 5, 5)
         assert stats["mean_reward"] == pytest.approx(0.7)
@@ -38,7 +38,7 @@ def test_a_version_1_sqlite_database_is_upgraded_with_its_data_intact(tmp_path):
         (version,) = connection.execute(
             "SELECT value FROM rlmemory_meta WHERE key = 'schema_version'"
         ).fetchone()
-        assert version == "2"
+        assert version == str(SCHEMA_VERSION)
     finally:
         connection.close()
 
@@ -93,7 +93,7 @@ def test_history_counters_are_backfilled_from_rows_written_before_the_upgrade(
         with psycopg.connect(url.render_as_string(hide_password=False)) as connection:
             _downgrade_to_v1(connection, "postgresql")
     with open_store(location) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == SCHEMA_VERSION
         stats = store.agent_stats("router")
         assert (stats["rewards"], stats["decisions"], stats["mean_reward"]) == (3, 3, 1.0)
         assert checkpoint(store, "router") == 1
@@ -109,6 +109,6 @@ def test_a_version_1_file_store_header_is_upgraded(tmp_path):
     meta["schema_version"] = 1
     meta_path.write_text(json.dumps(meta))
     with open_store("files://" + str(folder)) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == SCHEMA_VERSION
         assert checkpoint(store, "router") == 1
-    assert json.loads(meta_path.read_text())["schema_version"] == 2
+    assert json.loads(meta_path.read_text())["schema_version"] == SCHEMA_VERSION

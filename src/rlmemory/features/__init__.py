@@ -5,12 +5,15 @@
 * :mod:`rlmemory.features.hashing` -- :func:`stable_hash`, the process-independent hash
   every hashed feature uses.
 * :mod:`rlmemory.features.text` -- :class:`TextFeaturizer`, hashed words of a request.
+* :mod:`rlmemory.features.embeddings` -- :class:`EmbeddingFeaturizer`, any embedding
+  model, its vectors cached in the store.
 * :mod:`rlmemory.features.sparse` -- :class:`SparseVector`, a long vector kept as its
   non-zero entries.
 
 Every public name is importable from ``rlmemory.features`` itself.
 """
 
+from rlmemory.features.embeddings import EmbeddingFeaturizer
 from rlmemory.features.hashing import stable_hash
 from rlmemory.features.sparse import SparseVector
 from rlmemory.features.states import (
@@ -25,6 +28,7 @@ from rlmemory.features.text import TextFeaturizer
 
 __all__ = [
     "OTHER_INTENT",
+    "EmbeddingFeaturizer",
     "LLMStateExtractor",
     "OfflineStateExtractor",
     "RequestSignals",

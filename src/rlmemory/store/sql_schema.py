@@ -7,14 +7,14 @@ whatever the size of the table, and ``SELECT q_table FROM q_tables`` still works
 
 Versions: 0 is a database written by the seed's code (its five ``CREATE TABLE``
 statements, ``q_tables`` a real table of JSON, no ``rlmemory_meta``); 1 is the first
-rlmemory layout; 2 adds ``agent_versions`` and the ``version`` column of decisions.
-:data:`MIGRATIONS` lists the steps from each version to the next.
+rlmemory layout; 2 adds ``agent_versions`` and the ``version`` column of decisions; 3
+adds ``feature_cache``. :data:`MIGRATIONS` lists the steps from each version to the next.
 
 >>> from sqlalchemy.dialects import sqlite
 >>> "json_group_object" in q_tables_view_sql("sqlite")
 True
 >>> [(step.from_version, step.to_version) for step in MIGRATIONS]
-[(0, 1), (1, 2)]
+[(0, 1), (1, 2), (2, 3)]
 """
 
 from __future__ import annotations
@@ -138,6 +138,17 @@ learner_arrays = sa.Table(
     sa.Column("shape", sa.Text, nullable=False),
     sa.Column("data", sa.LargeBinary, nullable=False),
     sa.Column("last_updated", Real, nullable=False),
+)
+
+#: Vectors of expensive featurisers (embeddings), by featuriser name and SHA-256 of the text.
+feature_cache = sa.Table(
+    "feature_cache",
+    metadata,
+    sa.Column("featurizer", sa.Text, primary_key=True),
+    sa.Column("text_sha256", sa.Text, primary_key=True),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+    sa.Column("created", Real, nullable=False),
+    sa.Index("feature_cache_by_age", "featurizer", "created"),
 )
 
 #: Per-agent counts of the history tables, kept by triggers (:func:`summary_trigger_sql`)
@@ -525,6 +536,11 @@ def _add_versions(connection: sa.Connection) -> None:
         connection.exec_driver_sql(statement)
 
 
+def _add_feature_cache(connection: sa.Connection) -> None:
+    """Version 2 -> 3: the feature_cache table."""
+    feature_cache.create(connection, checkfirst=True)
+
+
 #: Ordered steps; ``MIGRATIONS[i]`` goes from version i to i + 1.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -540,6 +556,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         _add_versions,
         "versions of learned state (agent_versions), the version each decision was made "
         "under, per-agent history counters (agent_summary, kept by triggers)",
+    ),
+    Migration(
+        2,
+        3,
+        _add_feature_cache,
+        "feature_cache: vectors of expensive featurisers (embeddings) by text hash",
     ),
 )
 
