@@ -22,7 +22,7 @@ Second task (if the ``chatterbot-corpus`` wheel is installed): every statement o
 English topic files is a request, one specialist per topic (21 actions), reward 1 when
 the request goes to its topic's specialist; progressive accuracy over one shuffled pass.
 
-    python benchmarks/bench_llm_routing.py            # 3 seeds, 9 lambdas (~5-8 min, 2 cores)
+    python benchmarks/bench_llm_routing.py            # 3 seeds, 7 lambdas (~6 min on 2 idle cores)
     python benchmarks/bench_llm_routing.py --quick    # 1 seed, 5 lambdas, 4,000 prompts
 """
 
@@ -54,7 +54,7 @@ from rlmemory.learners.squarecb import SquareCBAgent
 WEAK_COLUMN = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 STRONG_COLUMN = "gpt-4-1106-preview"
 ACTIONS = ("weak", "strong")
-LAMBDAS = (0.0, 0.03, 0.06, 0.09, 0.12, 0.15, 0.2, 0.3, 0.5)
+LAMBDAS = (0.0, 0.04, 0.08, 0.12, 0.16, 0.24, 0.4)
 QUICK_LAMBDAS = (0.0, 0.06, 0.12, 0.2, 0.4)
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "routellm-mmlu"
 
@@ -220,6 +220,32 @@ def progressive_pass(
 
 
 # ------------------------------------------------------------ MMLU task
+RouterFactory = Callable[[Sequence[SparseVector], Sequence[str]], Callable[[int], Router]]
+
+
+def mmlu_routers(args: argparse.Namespace) -> dict[str, RouterFactory]:
+    """The compared routers: rlmemory's SquareCB at its defaults and tuned, VW likewise."""
+
+    def squarecb(options: dict[str, float]) -> RouterFactory:
+        return lambda vectors, lines: lambda seed: SquareCBRouter(vectors, ACTIONS, **options)
+
+    def vowpal(arguments: str) -> RouterFactory:
+        return lambda vectors, lines: lambda seed: VowpalRouter(lines, ACTIONS, seed, arguments)
+
+    routers = {
+        "rlmemory SquareCBAgent (defaults)": squarecb({}),
+        f"rlmemory SquareCBAgent {_options_text(args.squarecb)}": squarecb(args.squarecb),
+        f"Vowpal Wabbit {args.vw}": vowpal(args.vw),
+    }
+    if args.vw_tuned:
+        routers[f"Vowpal Wabbit {args.vw} {args.vw_tuned}"] = vowpal(f"{args.vw} {args.vw_tuned}")
+    return routers
+
+
+def _options_text(options: dict[str, float]) -> str:
+    return ", ".join(f"{name}={value:g}" for name, value in options.items())
+
+
 def mmlu_points(
     make_router: Callable[[int], Router],
     prompts: Sequence[Prompt],
@@ -266,15 +292,7 @@ def run_mmlu(args: argparse.Namespace) -> None:
         f"featurised in {featurise_seconds:.1f} s; lambdas {list(args.lambdas)}; "
         f"seeds {args.seeds}\n"
     )
-    routers: dict[str, Callable[[Sequence[SparseVector], Sequence[str]], Callable[[int], Router]]]
-    routers = {
-        "rlmemory SquareCBAgent": lambda vectors, lines: (
-            lambda seed: SquareCBRouter(vectors, ACTIONS, **args.squarecb)
-        ),
-        "Vowpal Wabbit --squarecb": lambda vectors, lines: (
-            lambda seed: VowpalRouter(lines, ACTIONS, seed, args.vw)
-        ),
-    }
+    routers = mmlu_routers(args)
     rows = []
     for context, vectors, lines in (
         ("text only", text_vectors, text_lines),
@@ -297,7 +315,7 @@ def run_mmlu(args: argparse.Namespace) -> None:
                     f"{seconds:.1f}",
                 ]
             )
-            print(f"  {context:15s} {router_name:26s} APGR {np.mean(scores):.3f}", flush=True)
+            print(f"  {context:15s} {router_name:45s} APGR {np.mean(scores):.3f}", flush=True)
     rows.append(["(full information)", "per-subject oracle", f"{oracle_apgr(prompts):.3f}"])
     rows[-1] += ["", "", ""]
     rows.append(["(none)", "random routing", "0.500", "", "", ""])
@@ -345,8 +363,11 @@ def run_chatterbot(args: argparse.Namespace) -> None:
         f"(one specialist each); largest topic {np.bincount(labels).max() / labels.size:.1%}"
     )
     routers: dict[str, Callable[[int], Router]] = {
-        "rlmemory SquareCBAgent": lambda seed: SquareCBRouter(vectors, topics, **args.squarecb),
-        "Vowpal Wabbit --squarecb": lambda seed: VowpalRouter(lines, topics, seed, args.vw),
+        "rlmemory SquareCBAgent (defaults)": lambda seed: SquareCBRouter(vectors, topics),
+        f"rlmemory SquareCBAgent {_options_text(args.squarecb)}": lambda seed: SquareCBRouter(
+            vectors, topics, **args.squarecb
+        ),
+        f"Vowpal Wabbit {args.vw}": lambda seed: VowpalRouter(lines, topics, seed, args.vw),
     }
     rows = []
     for router_name, make_router in routers.items():
@@ -382,9 +403,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="use this many prompts (0: all)")
     parser.add_argument("--bits", type=int, default=18, help="log2 of the hashed dimension")
     parser.add_argument("--chat-bits", type=int, default=16)
-    parser.add_argument("--gamma", type=float, default=10.0)
-    parser.add_argument("--learning-rate", type=float, default=0.5)
+    parser.add_argument("--gamma", type=float, default=3.0, help="of the tuned SquareCB row")
+    parser.add_argument("--learning-rate", type=float, default=0.2, help="likewise")
     parser.add_argument("--vw", default="--cb_explore_adf --squarecb -q sa")
+    parser.add_argument(
+        "--vw-tuned",
+        default="",
+        help="extra VW options for a second VW row, e.g. '--gamma_scale 3' (default: none)",
+    )
     parser.add_argument("--skip-chatterbot", action="store_true")
     args = parser.parse_args()
     args.lambdas = LAMBDAS
@@ -393,7 +419,7 @@ def main() -> None:
     args.squarecb = {"gamma": args.gamma, "learning_rate": args.learning_rate}
     print(machine_description(["numpy", "vowpalwabbit", "chatterbot-corpus"]))
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"SquareCBAgent options: {args.squarecb}; VW: {args.vw}\n")
+    print(f"tuned SquareCBAgent: {args.squarecb}; VW: {args.vw} (and {args.vw_tuned!r})\n")
     run_mmlu(args)
     if not args.skip_chatterbot:
         run_chatterbot(args)
