@@ -182,3 +182,14 @@ def test_bad_input_is_refused_and_learns_nothing(make_store: Any) -> None:
         learner.update([1.0, 0.0], "search", 1.0)
         with pytest.raises(ValueError, match="dimension 2 in the store"):
             SquareCBAgent("router", store, ACTIONS, dimension=5)
+
+
+def test_reading_hundreds_of_named_arrays_returns_exactly_those(make_store: Any) -> None:
+    """SquareCB re-reads every coordinate it updates by key; the SQL store reads them in
+    chunks of ``key IN (...)``, which must neither drop nor invent keys."""
+    with make_store() as store:
+        store.save_arrays("router", {f"s/{i}": np.array([float(i), 1.0]) for i in range(1200)})
+        wanted = [f"s/{i}" for i in range(0, 1400, 2)]
+        found = store.get_arrays("router", wanted)
+    assert sorted(found) == sorted(f"s/{i}" for i in range(0, 1200, 2))
+    assert all(found[f"s/{i}"].tolist() == [float(i), 1.0] for i in range(0, 1200, 2))
