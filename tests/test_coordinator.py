@@ -15,7 +15,7 @@ import pytest
 
 from rlmemory.coordinator import LEARNER_TYPES, RLCoordinatorAgent, create_rl_agent_architecture
 from rlmemory.errors import UnknownDecisionError
-from rlmemory.features import TextFeaturizer
+from rlmemory.features import EmbeddingFeaturizer, TextFeaturizer
 from rlmemory.rewards import RewardSystem
 from rlmemory.store.sql import MemoryDatabase
 
@@ -619,6 +619,19 @@ def test_a_dense_featurizer_gives_every_learner_its_vector_and_it_is_stored(db: 
     decision = db.get_agent_decision(result["decision_id"])
     expected = TextFeaturizer(dimension=32)("Find information on bees please")
     assert decision["features"] == pytest.approx(expected.tolist())
+
+
+def test_an_embedding_featurizer_is_awaited_cached_and_its_vector_stored(db: Any) -> None:
+    def embed(text: str) -> list[float]:
+        return [float(len(text)), float(text.count("e")), 1.0]
+
+    featurizer = EmbeddingFeaturizer(embed, name="letters", db=db)
+    coordinator = make_coordinator(db, "linucb", seed=18, features=featurizer)
+    first = run(coordinator.process_request("Find information on bees please"))
+    run(coordinator.process_request("Find information on bees please"))
+    assert (featurizer.misses, featurizer.hits) == (1, 1)
+    decision = db.get_agent_decision(first["decision_id"])
+    assert decision["features"] == embed("Find information on bees please")
 
 
 def test_policy_gradient_logs_the_probability_of_its_choice(db: Any) -> None:
