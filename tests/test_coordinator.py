@@ -608,6 +608,13 @@ def test_a_late_reward_for_a_squarecb_decision_learns_from_the_stored_request(db
     assert after[result["selected_agent"]] > before[result["selected_agent"]]
 
 
+def test_squarecb_routes_on_hashed_text_by_default(db: Any) -> None:
+    coordinator = make_coordinator(db, "squarecb", seed=19)
+    assert isinstance(coordinator.featurizer, TextFeaturizer)
+    assert coordinator.featurizer.dimension == 2**18
+    assert make_coordinator(db, "linucb", name="other").featurizer is None
+
+
 def test_features_must_be_a_featurizer(db: Any) -> None:
     with pytest.raises(TypeError, match="features must be a featuriser"):
         make_coordinator(db, "squarecb", features=[1.0, 2.0])

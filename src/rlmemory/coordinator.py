@@ -127,7 +127,8 @@ class RLCoordinatorAgent:
       extractor. A featuriser with an async ``acall`` is awaited. Learners that take
       sparse vectors (``accepts_sparse``, like ``squarecb``) get the featuriser's
       ``sparse(text)``; such vectors are not stored with the decision, and a reward that
-      arrives later re-computes them from the stored request.
+      arrives later re-computes them from the stored request. ``squarecb`` defaults to
+      ``TextFeaturizer()``; the other learners to the extractor's vector.
     * ``policy_update_every`` — passed to the policy-gradient learner.
     * ``subagent_timeout`` — seconds a sub-agent may run (None: no limit); a sub-agent
       that raises or runs longer is a failed task, with its error recorded.
@@ -192,6 +193,11 @@ class RLCoordinatorAgent:
             raise TypeError(
                 f"features must be a featuriser (text -> vector), not {type(features).__name__}"
             )
+        if features is None and self.rl_agent_type == "squarecb":
+            # SquareCB is the learner for hashed text; the extractor's 16 numbers waste it.
+            from rlmemory.features.text import TextFeaturizer
+
+            features = TextFeaturizer()
         self.featurizer = features
         self.rl_agent = self._build_learner(learner_options)
         self._auto_checkpoint = None
