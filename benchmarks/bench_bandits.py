@@ -137,42 +137,103 @@ def streams(shuffles: int) -> list[tuple[str, list[tuple[np.ndarray, np.ndarray]
     return result
 
 
-def store_cost(dimension: int = 65, n_actions: int = 10, writes: int = 3000) -> None:
-    """Milliseconds per ``save_arrays`` call for one action's statistics (digits' size)."""
+class OldLayoutLinUCB(LinUCBAgent):
+    """LinUCB with the write path rlmemory had before the step log (schema 2).
+
+    Per update, in one locked transaction: read the agent's stored arrays (the SQL
+    store of then answered a keyed ``get_arrays`` by reading every array of the agent),
+    refresh the chosen action from them, learn, and rewrite that action's packed
+    statistics, O(d²) bytes.
+    """
+
+    def _learn_from_stored(self, touched, rounds):  # type: ignore[no-untyped-def]
+        from rlmemory.learners._ridge import state_key
+
+        db, arms = self.db, self._arms
+        with db.transaction():
+            db.lock_learner(self.name)
+            stored = db.get_arrays(self.name)
+            for k in touched:
+                key = state_key(self.actions[k])
+                if key in stored:
+                    arms.set_state(k, stored[key])
+            for k, x, reward, weight in rounds(arms):
+                arms.update(k, x, reward, weight)
+            changed = {state_key(self.actions[k]): arms.state_of(k) for k in touched}
+            db.save_arrays(self.name, changed)
+
+
+def _timed_rounds(learner: LinUCBAgent, contexts: np.ndarray, rewards: np.ndarray) -> float:
+    """Seconds for choose + learn over every row (and the closing snapshot)."""
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    for x, row in zip(contexts, rewards, strict=True):
+        observation = Observation("bench", x)
+        action = learner.choose(observation, rng).action
+        learner.learn(observation, action, float(row[int(action)]))
+    learner.close()
+    return time.perf_counter() - started
+
+
+def store_cost(dimensions: tuple[int, ...] = (64, 384), n_actions: int = 4) -> None:
+    """Seconds per 1,000 LinUCB rounds in memory, persisted to SQLite, and the old layout."""
     from rlmemory.store.sql import MemoryDatabase
 
-    rng = np.random.default_rng(0)
-    upper = np.triu_indices(dimension)
-    layouts = {
-        "one key: [count, b, upper triangle of A_inv] (what the learners write)": lambda a, m, b: {
-            f"{a}/ridge": np.concatenate(([3.0], b, m[upper]))
-        },
-        "three keys: A_inv (d x d), b, count": lambda a, m, b: {
-            f"{a}/A_inv": m,
-            f"{a}/b": b,
-            f"{a}/count": np.array([3]),
-        },
-    }
+    rounds_for = {64: 2000, 384: 500}
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        store = MemoryDatabase(os.path.join(folder, "cost.db"))
-        for label, layout in layouts.items():
-            payloads = [
-                layout(
-                    str(i % n_actions), rng.random((dimension, dimension)), rng.random(dimension)
-                )
-                for i in range(writes)
+    for dimension in dimensions:
+        rounds = rounds_for.get(dimension, 500)
+        rng = np.random.default_rng(dimension)
+        contexts = rng.normal(size=(rounds, dimension)) / np.sqrt(dimension)
+        weights = rng.normal(size=(dimension, n_actions))
+        rewards = (contexts @ weights > 0).astype(float)
+        actions = [str(k) for k in range(n_actions)]
+        per_thousand = {}
+        with tempfile.TemporaryDirectory() as folder:
+            store = MemoryDatabase(os.path.join(folder, "cost.db"))
+            for label, learner_class, db in (
+                ("memory", LinUCBAgent, None),
+                ("sqlite", LinUCBAgent, store),
+                ("old layout", OldLayoutLinUCB, store),
+            ):
+                learner = learner_class(f"cost-{label}", db, actions, alpha=0.5, seed=0)
+                elapsed = _timed_rounds(learner, contexts, rewards)
+                per_thousand[label] = 1000 * elapsed / rounds
+            store.close()
+        memory = per_thousand["memory"]
+        rows.append(
+            [
+                str(dimension),
+                str(rounds),
+                f"{memory:.3f}",
+                f"{per_thousand['sqlite']:.3f}",
+                f"{per_thousand['sqlite'] / memory:.2f}",
+                f"{per_thousand['old layout']:.3f}",
+                f"{per_thousand['old layout'] / memory:.2f}",
             ]
-            started = time.perf_counter()
-            for payload in payloads:
-                store.save_arrays(f"cost-{len(rows)}", payload)
-            elapsed = time.perf_counter() - started
-            size = sum(v.nbytes for v in payloads[0].values())
-            rows.append([label, f"{size / 1024:.1f} KiB", f"{1000 * elapsed / writes:.3f}"])
-        store.close()
-    print(f"SQLite write of one action's statistics, d = {dimension}, {writes} writes:")
-    print(markdown_table(["layout", "bytes", "ms per write"], rows))
+        )
+        print(" ".join(rows[-1]), file=sys.stderr)
+    print(
+        f"LinUCB (alpha 0.5, {n_actions} actions), choose + learn, seconds per 1,000 rounds; "
+        "SQLite: step log, snapshot every 1,000 updates and on close (default); "
+        "old layout: statistics rewritten on every update (schema 2):"
+    )
+    print(
+        markdown_table(
+            [
+                "d",
+                "rounds",
+                "in memory s/1000",
+                "SQLite s/1000",
+                "ratio",
+                "old layout s/1000",
+                "old layout ratio",
+            ],
+            rows,
+        )
+    )
     print()
+    print(machine_description(["numpy", "sqlalchemy"]))
     print("command: PYTHONPATH=src python benchmarks/bench_bandits.py --store-cost")
 
 
@@ -228,7 +289,7 @@ def main() -> None:
     parser.add_argument(
         "--store-cost",
         action="store_true",
-        help="Instead: time one learner update's write to SQLite, packed vs three arrays.",
+        help="Instead: LinUCB in memory vs persisted to SQLite (step log) vs the old layout.",
     )
     arguments = parser.parse_args()
 

@@ -45,3 +45,16 @@ def test_seed_usage_example_takes_the_database_path(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "elsewhere.db").exists()
     assert not (tmp_path / "agent_memory.db").exists()
+
+
+def test_langgraph_router_example_runs_offline_and_learns_across_runs(tmp_path: Path) -> None:
+    first = run_example("langgraph_router.py", tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Stored decisions before this run: 0" in first.stdout
+    right = int(re.search(r"Routed right: (\d+)/30", first.stdout).group(1))
+    assert right >= 20  # a router that did not learn is right about half the time
+    assert (tmp_path / "langgraph_router.db").exists()
+    second = run_example("langgraph_router.py", tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "Stored decisions before this run: 30" in second.stdout
+    assert "decisions stored: 60" in second.stdout

@@ -346,6 +346,11 @@ class RLCoordinatorAgent:
             "response_time": outcome.response_time,
             "tool_usage": outcome.tool_usage,
         }
+        cost_metrics = getattr(self.reward_system, "cost_metrics", None)
+        if cost_metrics is not None:
+            # Stored with the decision, so a reward recomputed from feedback later
+            # charges the same cost.
+            metrics.update(cost_metrics(choice.action, outcome.result))
         outcome_reward, components = self.reward_system.compute_reward(None, metrics)
         now = time.time()
         if self.reward_wait is None:
@@ -697,7 +702,8 @@ async def create_rl_agent_architecture(
     """Build a coordinator named ``options.pop("name", "rl_coordinator")`` over ``sub_agents``.
 
     A :class:`~rlmemory.rewards.RewardSystem` on ``db`` is made unless
-    ``reward_system=`` is given (``reward_weights=`` sets its weights). Other options
+    ``reward_system=`` is given (``reward_weights=`` sets its weights, ``cost_weight=``
+    and ``prices=`` its cost component, see :mod:`rlmemory.rewards`). Other options
     go to :class:`RLCoordinatorAgent` and, through it, to the learner. An unknown
     ``rl_agent_type`` or no sub-agents is a ``ValueError`` saying what is valid.
     """
@@ -706,10 +712,13 @@ async def create_rl_agent_architecture(
     name = options.pop("name", DEFAULT_COORDINATOR_NAME)
     reward_system = options.pop("reward_system", None)
     weights = options.pop("reward_weights", None)
+    cost_options = {key: options.pop(key) for key in ("cost_weight", "prices") if key in options}
     if reward_system is None:
         from rlmemory.rewards import RewardSystem
 
-        reward_system = RewardSystem(db, weights)
+        reward_system = RewardSystem(db, weights, **cost_options)
+    elif cost_options:
+        raise ValueError("cost_weight and prices configure the RewardSystem; set them on it")
     return RLCoordinatorAgent(
         name, model, db, reward_system, sub_agents, rl_agent_type, seed=seed, **options
     )

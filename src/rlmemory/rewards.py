@@ -20,6 +20,14 @@ A reward is the weighted mean of three components, each in [0, 1]:
 Default weights are 0.5 / 0.3 / 0.2. With no feedback, a failed task answered
 instantly is worth 0.45 and a success 0.75, so a success always beats a failure.
 
+**Cost.** That weighted mean is the answer's *quality*. When the performance metrics
+carry a ``cost`` (currency: what the sub-agent reported, or its token usage priced by
+the ``prices`` table, see :meth:`RewardSystem.cost_metrics`), the reward is
+``quality - cost_weight * cost`` (not clamped: an expensive answer can be worth less
+than 0), and the components stored with it gain ``quality``, ``cost`` and
+``cost_weight``. ``cost_weight`` is how much one unit of currency is worth in reward:
+with 20, a call that costs 0.01 must be 0.2 better to be preferred.
+
 >>> from rlmemory.rewards import RewardSystem
 >>> rewards = RewardSystem(db=None)
 >>> rewards.compute_reward(None, {"task_completed": True, "response_time": 0.0})[0]
@@ -28,6 +36,9 @@ instantly is worth 0.45 and a success 0.75, so a success always beats a failure.
 0.18
 >>> rewards.compute_reward(5, {"success_rate": 1.0, "response_time": 0.0})[0]
 1.0
+>>> priced = RewardSystem(db=None, cost_weight=20.0)
+>>> priced.compute_reward(5, {"success_rate": 1.0, "response_time": 0.0, "cost": 0.01})[0]
+0.8
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ import math
 import numbers
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rlmemory.store._validation import check_agent_name, check_limit
@@ -331,6 +343,93 @@ def normalise_weights(weights: Mapping[str, Any] | None) -> dict[str, float]:
     return {name: weight / total for name, weight in raw.items()}
 
 
+@dataclass(frozen=True)
+class TokenPrice:
+    """What one sub-agent's tokens cost, in currency per million tokens.
+
+    >>> TokenPrice(input_per_million=0.5, output_per_million=1.5).cost(2000, 1000)
+    0.0025
+    """
+
+    input_per_million: float
+    output_per_million: float
+
+    def __post_init__(self) -> None:
+        for field in ("input_per_million", "output_per_million"):
+            if _number(getattr(self, field), field) < 0:
+                raise ValueError(f"{field} must not be negative, got {getattr(self, field)}")
+
+    def cost(self, input_tokens: float, output_tokens: float) -> float:
+        """The price of this many input and output tokens."""
+        total = input_tokens * self.input_per_million + output_tokens * self.output_per_million
+        return round(total / 1_000_000, 15)
+
+
+def check_prices(prices: Mapping[str, Any] | None) -> dict[str, TokenPrice]:
+    """Validate a per-agent price table: agent -> :class:`TokenPrice` or a mapping
+    ``{"input_per_million": …, "output_per_million": …}``.
+
+    >>> check_prices({"gpt": {"input_per_million": 2.5, "output_per_million": 10}})["gpt"]
+    TokenPrice(input_per_million=2.5, output_per_million=10)
+    >>> check_prices({"gpt": {"input": 2.5}})
+    Traceback (most recent call last):
+    ValueError: prices['gpt'] must have input_per_million and output_per_million, got ['input']
+    """
+    if prices is None:
+        return {}
+    if not isinstance(prices, Mapping):
+        raise TypeError(f"prices must be a mapping of agent to price, not {type(prices).__name__}")
+    table: dict[str, TokenPrice] = {}
+    for agent, price in prices.items():
+        if not isinstance(agent, str) or not agent:
+            raise ValueError(f"prices keys must be agent names, got {agent!r}")
+        if isinstance(price, TokenPrice):
+            table[agent] = price
+            continue
+        if not isinstance(price, Mapping):
+            raise TypeError(f"prices[{agent!r}] must be a TokenPrice or a mapping")
+        if set(price) != {"input_per_million", "output_per_million"}:
+            raise ValueError(
+                f"prices[{agent!r}] must have input_per_million and output_per_million, "
+                f"got {sorted(price)}"
+            )
+        table[agent] = TokenPrice(price["input_per_million"], price["output_per_million"])
+    return table
+
+
+def token_usage(result: Mapping[str, Any]) -> tuple[float, float] | None:
+    """``(input_tokens, output_tokens)`` a sub-agent's result reports, or None.
+
+    Read from ``usage_metadata`` (LangChain's ``AIMessage.usage_metadata``) or
+    ``usage``; ``prompt_tokens``/``completion_tokens`` are accepted as the same.
+
+    >>> token_usage({"usage_metadata": {"input_tokens": 12, "output_tokens": 30}})
+    (12.0, 30.0)
+    """
+    for key in ("usage_metadata", "usage"):
+        usage = result.get(key)
+        if usage is None:
+            continue
+        if not isinstance(usage, Mapping):
+            raise TypeError(f"{key} must be a mapping of token counts, not {type(usage).__name__}")
+        counts = []
+        for names in (("input_tokens", "prompt_tokens"), ("output_tokens", "completion_tokens")):
+            found = next((usage[name] for name in names if usage.get(name) is not None), 0)
+            count = _number(found, f"{key}[{names[0]!r}]")
+            if count < 0:
+                raise ValueError(f"{key}[{names[0]!r}] must not be negative, got {count}")
+            counts.append(count)
+        return counts[0], counts[1]
+    return None
+
+
+def _cost(value: object) -> float:
+    cost = _number(value, "cost")
+    if cost < 0:
+        raise ValueError(f"cost must not be negative, got {cost}")
+    return cost
+
+
 class RewardSystem:
     """Computes rewards from feedback and metrics, and persists them with their components.
 
@@ -349,9 +448,43 @@ class RewardSystem:
     1.0
     """
 
-    def __init__(self, db: MemoryStore | None, weights: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        db: MemoryStore | None,
+        weights: Mapping[str, Any] | None = None,
+        *,
+        cost_weight: float = 0.0,
+        prices: Mapping[str, Any] | None = None,
+    ) -> None:
         self.db = db
         self.reward_weights = normalise_weights(weights)
+        self.cost_weight = _number(cost_weight, "cost_weight")
+        if self.cost_weight < 0:
+            raise ValueError(f"cost_weight must not be negative, got {cost_weight}")
+        self.prices = check_prices(prices)
+
+    def cost_metrics(self, agent: str, result: Mapping[str, Any]) -> dict[str, float]:
+        """The cost entries of sub-agent ``agent``'s ``result``, for the performance metrics.
+
+        ``cost`` is the result's own ``cost`` (currency) if it reports one, else its
+        token usage (:func:`token_usage`) priced by ``prices[agent]``; tokens reported
+        for an agent without a price give ``input_tokens``/``output_tokens`` but no
+        cost. Bad values are ``ValueError``/``TypeError`` naming them.
+
+        >>> system = RewardSystem(None, prices={"gpt": TokenPrice(2.5, 10.0)})
+        >>> system.cost_metrics("gpt", {"usage_metadata": {"input_tokens": 1000,
+        ...                                                "output_tokens": 200}})
+        {'input_tokens': 1000.0, 'output_tokens': 200.0, 'cost': 0.0045}
+        """
+        metrics: dict[str, float] = {}
+        usage = token_usage(result)
+        if usage is not None:
+            metrics["input_tokens"], metrics["output_tokens"] = usage
+        if result.get("cost") is not None:
+            metrics["cost"] = _cost(result["cost"])
+        elif usage is not None and agent in self.prices:
+            metrics["cost"] = self.prices[agent].cost(*usage)
+        return metrics
 
     def compute_reward(
         self, feedback: object, performance_metrics: Mapping[str, Any] | None
@@ -372,8 +505,13 @@ class RewardSystem:
             "task_completion": task_completion(performance_metrics),
             "efficiency": efficiency(performance_metrics),
         }
-        reward = sum(self.reward_weights[name] * value for name, value in components.items())
-        return min(1.0, max(0.0, round(reward, 12))), components
+        quality = sum(self.reward_weights[name] * value for name, value in components.items())
+        quality = min(1.0, max(0.0, round(quality, 12)))
+        if performance_metrics.get("cost") is None:
+            return quality, components
+        cost = _cost(performance_metrics["cost"])
+        components.update(quality=quality, cost=cost, cost_weight=self.cost_weight)
+        return round(quality - self.cost_weight * cost, 12), components
 
     def calculate_reward(
         self,
@@ -402,3 +540,52 @@ class RewardSystem:
         if self.db is None:
             raise ValueError("this RewardSystem has no store (db=None); it can only compute_reward")
         return self.db
+
+
+def cost_summary(store: MemoryStore, agent_name: str, limit: int = 1000) -> dict[str, Row]:
+    """Quality and cost of the newest ``limit`` rewards of ``agent_name``, per sub-agent.
+
+    Keys are the sub-agents (the action of each reward's decision; ``"-"`` for rewards
+    without one) plus ``"all"``. Each value: ``rewards`` (count), ``mean_quality``
+    (``quality`` component, else the reward itself), ``mean_cost`` (over the rewards
+    that carry a cost; None when none does) and ``mean_reward``.
+
+    >>> import tempfile, os
+    >>> from rlmemory.store.sql import MemoryDatabase
+    >>> with MemoryDatabase(os.path.join(tempfile.mkdtemp(), "m.db")) as db:
+    ...     system = RewardSystem(db, cost_weight=10.0)
+    ...     _ = system.calculate_reward("router", None, {"success_rate": 1.0, "cost": 0.02})
+    ...     cost_summary(db, "router")["all"]
+    {'rewards': 1, 'mean_quality': 0.65, 'mean_cost': 0.02, 'mean_reward': 0.45}
+    """
+    check_agent_name(agent_name)
+    check_limit(limit)
+    actions: dict[int, str] = {}
+    groups: dict[str, list[tuple[float, float, float | None]]] = {}
+    for row in store.get_agent_rewards(agent_name, limit):
+        components = row["reward_components"]
+        decision_id = row["decision_id"]
+        sub_agent = "-"
+        if decision_id is not None:
+            if decision_id not in actions:
+                try:
+                    actions[decision_id] = store.get_agent_decision(decision_id)["selected_action"]
+                except LookupError:  # pruned: the reward outlived its decision
+                    actions[decision_id] = "-"
+            sub_agent = actions[decision_id]
+        quality = components.get("quality", row["reward"])
+        cost = components.get("cost")
+        entry = (float(row["reward"]), float(quality), None if cost is None else float(cost))
+        groups.setdefault(sub_agent, []).append(entry)
+        groups.setdefault("all", []).append(entry)
+    return {name: _summarise(entries) for name, entries in groups.items()}
+
+
+def _summarise(entries: list[tuple[float, float, float | None]]) -> Row:
+    costs = [cost for _, _, cost in entries if cost is not None]
+    return {
+        "rewards": len(entries),
+        "mean_quality": round(sum(quality for _, quality, _ in entries) / len(entries), 12),
+        "mean_cost": round(sum(costs) / len(costs), 12) if costs else None,
+        "mean_reward": round(sum(reward for reward, _, _ in entries) / len(entries), 12),
+    }

@@ -5,7 +5,12 @@ A sub-agent is one of
 * an object with ``execute(request, db)`` (async or sync) returning a dict
   ``{"success", "response", "error"?, "tool_calls"?, "self_evaluation"?}`` — the seed's form;
 * a plain callable taking the request (async or sync), returning such a dict or any
-  other value, which becomes the response of a successful task.
+  other value, which becomes the response of a successful task (a LangChain
+  ``AIMessage`` gives its ``content`` as the response and keeps its ``usage_metadata``).
+
+A result may report what it cost: ``cost`` (currency) or token usage
+(``usage_metadata``: ``input_tokens``, ``output_tokens``), which
+:class:`~rlmemory.rewards.RewardSystem` turns into the reward's cost component.
 
 :func:`run_sub_agent` runs one with a timeout and returns a :class:`SubAgentOutcome`.
 An exception or a timeout is a failed task with the error recorded; the caller keeps
@@ -117,6 +122,11 @@ def _normalise(raw: Any) -> dict[str, Any]:
     if inspect.isawaitable(raw):
         raise TypeError("sub-agent returned an awaitable that was not awaited")
     if not isinstance(raw, Mapping):
+        content = getattr(raw, "content", None)
+        if isinstance(content, str):  # a LangChain AIMessage: its text and token usage
+            usage = getattr(raw, "usage_metadata", None)
+            message = {"success": True, "response": content}
+            return {**message, "usage_metadata": dict(usage)} if usage else message
         return {"success": True, "response": "" if raw is None else str(raw)}
     result = dict(raw)
     error = result.get("error")

@@ -9,6 +9,8 @@ for one line on standard input (so that all children learn at the same time), th
   :data:`Q_INITIAL_VALUE`;
 * ``linucb`` -- COUNT LinUCB updates of action ``a`` on features ``[1, 0]`` with reward
   ``WORKER + 1``;
+* ``linucb-snapshots`` -- the same with a snapshot every :data:`SNAPSHOT_EVERY` updates
+  (snapshots delete the steps they cover while the other processes append theirs).
 * ``squarecb`` -- COUNT SquareCB updates of action ``a`` on features ``[1, 0]`` with
   reward :data:`SQUARECB_REWARD` and a small learning rate (the same in every worker,
   so the result of all updates does not depend on their order).
@@ -25,6 +27,7 @@ ACTIONS = ["a", "b"]
 Q_LEARNING_RATE = 0.01
 Q_REWARD = 1.0
 Q_INITIAL_VALUE = 0.0
+SNAPSHOT_EVERY = 7
 SQUARECB_REWARD = 1.0
 SQUARECB_LEARNING_RATE = 0.01
 
@@ -51,8 +54,9 @@ def main(location: str, mode: str, worker: int, count: int) -> None:
         def step() -> None:
             learner.update_q_value("s", "a", Q_REWARD)
 
-    elif mode == "linucb":
-        bandit = LinUCBAgent(AGENT, store, list(ACTIONS), dimension=2)
+    elif mode in ("linucb", "linucb-snapshots"):
+        every = SNAPSHOT_EVERY if mode == "linucb-snapshots" else 1000
+        bandit = LinUCBAgent(AGENT, store, list(ACTIONS), dimension=2, snapshot_every=every)
 
         def step() -> None:
             bandit.update([1.0, 0.0], "a", float(worker + 1))

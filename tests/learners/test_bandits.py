@@ -93,12 +93,81 @@ def test_restart_restores_statistics_and_decisions_exactly(make_store, learner_c
     assert choices[0] == choices[1]
 
 
-def test_an_update_writes_only_the_chosen_actions_statistics(store):
+def test_an_update_appends_one_small_step_and_writes_no_statistics(store):
     learner = LinUCBAgent("router", store, list(ACTIONS))
     learner.update([1.0, 0.0], "code", 1.0)
-    assert set(store.get_arrays("router")) == {"code/ridge"}
+    learner.update([0.0, 1.0], "search", 0.5, weight=2.0)
+    assert store.get_arrays("router") == {}
+    steps = [(step.key, step.values.tolist()) for step in store.get_learner_steps("router")]
+    assert steps == [("code", [1.0, 1.0, 1.0, 0.0]), ("search", [0.5, 2.0, 0.0, 1.0])]
+
+
+def test_a_snapshot_writes_the_changed_actions_and_drops_the_steps_it_covers(make_store):
+    store = make_store()
+    learner = LinUCBAgent("router", store, list(ACTIONS), snapshot_every=3)
+    learner.update([1.0, 0.0], "code", 1.0)
+    learner.update([1.0, 1.0], "code", 0.0)
+    assert store.get_arrays("router") == {}
     learner.update([0.0, 1.0], "search", 0.5)
-    assert set(store.get_arrays("router")) == {"code/ridge", "search/ridge"}
+    stored = store.get_arrays("router")
+    assert set(stored) == {"code/ridge", "search/ridge", "steps_through"}
+    (marker,) = store.get_learner_steps("router")  # the steps went into the snapshot
+    assert (marker.key, marker.values.tolist()) == ("snapshot", [stored["steps_through"][0]])
+    learner.update([0.5, 0.5], "analysis", 1.0)
+    learner.close()
+    assert set(store.get_arrays("router")) == {*stored, "analysis/ridge"}
+    assert [step.key for step in store.get_learner_steps("router")] == ["snapshot"]
+    reopened = LinUCBAgent("router", make_store(), list(ACTIONS))
+    for action in ACTIONS:
+        for key in ("A_inv", "b", "theta", "count"):
+            assert reopened.statistics()[action][key].tobytes() == (
+                learner.statistics()[action][key].tobytes()
+            )
+
+
+@pytest.mark.parametrize("snapshot_every", [1, 4, 1000])
+def test_loading_replays_the_steps_after_the_snapshot_bit_for_bit(make_store, snapshot_every):
+    learner = LinUCBAgent("router", make_store(), list(ACTIONS), snapshot_every=snapshot_every)
+    rng = np.random.default_rng(3)
+    for _ in range(15):
+        learner.update(rng.normal(size=3), ACTIONS[rng.integers(3)], float(rng.random()))
+    reopened = LinUCBAgent("router", make_store(), list(ACTIONS), snapshot_every=snapshot_every)
+    for action in ACTIONS:
+        for key in ("A_inv", "b", "theta", "count"):
+            assert reopened.statistics()[action][key].tobytes() == (
+                learner.statistics()[action][key].tobytes()
+            )
+
+
+def test_statistics_written_by_the_old_layout_load_and_keep_learning(make_store):
+    """A store of rlmemory <= 0.x: per-action snapshots, no steps_through, no steps."""
+    from rlmemory.learners._ridge import RidgeArms, state_key
+
+    arms = RidgeArms(2, 1.0)
+    for _ in ACTIONS:
+        arms.add_action()
+    arms.update(0, np.array([1.0, 0.5]), 1.0)
+    arms.update(1, np.array([0.0, 1.0]), 0.25)
+    store = make_store()
+    store.save_arrays("router", {state_key(a): arms.state_of(k) for k, a in enumerate(ACTIONS)})
+    learner = LinUCBAgent("router", store, list(ACTIONS))
+    assert learner.statistics()["search"]["A_inv"].tobytes() == arms.A_inv[0].tobytes()
+    learner.update([1.0, 1.0], "search", 0.5)
+    arms.update(0, np.array([1.0, 1.0]), 0.5)
+    reopened = LinUCBAgent("router", make_store(), list(ACTIONS))
+    assert reopened.statistics()["search"]["A_inv"].tobytes() == arms.A_inv[0].tobytes()
+    assert int(reopened.statistics()["search"]["count"]) == 2
+
+
+def test_a_learner_that_missed_another_processes_snapshot_reloads(make_store):
+    first = LinUCBAgent("router", make_store(), list(ACTIONS), snapshot_every=2)
+    second = LinUCBAgent("router", make_store(), list(ACTIONS), snapshot_every=2)
+    first.update([1.0, 0.0], "code", 1.0)
+    first.update([1.0, 0.0], "code", 1.0)  # snapshot: the two steps are deleted
+    second.update([1.0, 0.0], "code", 1.0)
+    assert int(second.statistics()["code"]["count"]) == 3
+    first.update([0.0, 1.0], "search", 0.0)
+    assert int(first.statistics()["code"]["count"]) == 3
 
 
 def test_adding_an_action_keeps_what_was_learned_for_the_others(make_store):
@@ -208,7 +277,7 @@ def test_a_non_zero_prior_mean_is_stored_and_a_mismatch_on_load_is_refused(store
     learner = EpsilonGreedyAgent("router", store, list(ACTIONS), prior_mean=1.0)
     learner.update([1.0, 2.0], "code", 0.5)
     stored = store.get_arrays("router")
-    assert set(stored) == {"code/ridge", "prior_mean"}
+    assert set(stored) == {"prior_mean"}  # the statistics are in the step log
     with pytest.raises(ValueError, match=r"prior_mean 1\.0 in the store, but prior_mean 0\.0"):
         EpsilonGreedyAgent("router", store, list(ACTIONS), prior_mean=0.0)
     assert all(np.array_equal(store.get_arrays("router")[k], v) for k, v in stored.items())
@@ -218,7 +287,7 @@ def test_a_non_zero_prior_mean_is_stored_and_a_mismatch_on_load_is_refused(store
 
 def test_statistics_learned_with_prior_mean_zero_are_refused_under_another_prior(store):
     LinUCBAgent("router", store, list(ACTIONS)).update([1.0, 2.0], "code", 0.5)
-    assert set(store.get_arrays("router")) == {"code/ridge"}
+    assert store.get_arrays("router") == {}  # no prior_mean key: 0 is the default
     with pytest.raises(ValueError, match=r"pass prior_mean=0\.0 to use them"):
         EpsilonGreedyAgent("router", store, list(ACTIONS))
     assert EpsilonGreedyAgent("router", store, list(ACTIONS), prior_mean=0.0).dimension == 2
@@ -318,3 +387,23 @@ def test_bad_constructor_arguments_are_refused():
     for bad in (float("nan"), float("inf"), "1.0", True):
         with pytest.raises(ValueError, match="prior_mean"):
             LinUCBAgent("router", None, ["a"], prior_mean=bad)
+
+
+def test_a_rollback_restores_statistics_held_in_the_step_log(make_store):
+    """Versions capture the steps not yet snapshotted; a rollback puts them back."""
+    from rlmemory.ops.versions import checkpoint, rollback
+
+    store = make_store()
+    learner = LinUCBAgent("router", store, list(ACTIONS), snapshot_every=3)
+    rng = np.random.default_rng(8)
+    for _ in range(5):  # one snapshot after 3 steps, 2 steps in the log
+        learner.update(rng.normal(size=2), ACTIONS[rng.integers(3)], float(rng.random()))
+    kept = {a: learner.statistics()[a]["A_inv"].tobytes() for a in ACTIONS}
+    version = checkpoint(store, "router")
+    for _ in range(4):
+        learner.update(rng.normal(size=2), ACTIONS[rng.integers(3)], float(rng.random()))
+    rollback(store, "router", version)
+    learner.reload()
+    assert {a: learner.statistics()[a]["A_inv"].tobytes() for a in ACTIONS} == kept
+    reopened = LinUCBAgent("router", make_store(), list(ACTIONS))
+    assert {a: reopened.statistics()[a]["A_inv"].tobytes() for a in ACTIONS} == kept

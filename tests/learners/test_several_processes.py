@@ -9,6 +9,8 @@ has a closed form that holds only if every update built on the previous one:
   after ``n`` updates, in any order, ``v = r + (v0 - r) (1 - a)^n``. A lost update
   leaves ``n - 1`` or fewer.
 * LinUCB on features ``[1, 0]``: ``count = n``, ``b[0] = sum of rewards`` and
+  ``A^{-1}[0, 0] = 1 / (ridge + n)``; with the step log only, and with snapshots every
+  few updates (which delete steps while other processes append).
   ``A^{-1}[0, 0] = 1 / (ridge + n)``.
 * SquareCB on features ``[1, 0]`` with one reward: the stored weights equal those of one
   learner making all ``n`` updates in a row, and the round count is ``n``.
@@ -66,11 +68,12 @@ def test_q_updates_of_one_state_action_by_four_processes_are_all_kept(
     assert abs(q_value_after(total - 1) - closed_form) > 1e-6
 
 
+@pytest.mark.parametrize("mode", ["linucb", "linucb-snapshots"])
 def test_linucb_updates_of_one_action_by_four_processes_are_all_kept(
-    make_store: Any, subprocess_env: dict[str, str]
+    make_store: Any, subprocess_env: dict[str, str], mode: str
 ) -> None:
     make_store().close()
-    run_learners(make_store.location, "linucb", subprocess_env)
+    run_learners(make_store.location, mode, subprocess_env)
     total = PROCESSES * UPDATES_PER_PROCESS
     with make_store() as store:
         statistics = LinUCBAgent(worker_module.AGENT, store, worker_module.ACTIONS).statistics()

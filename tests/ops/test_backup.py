@@ -30,6 +30,9 @@ def _fill(store):
     store.save_q_table("empty-table", {})
     store.save_policy_params("pg", {"weights": [[0.25, -1.0]], "actions": ["a", "b"]})
     store.save_arrays("bandit", {"A:a": np.eye(3), "n:a": np.arange(4, dtype=np.int64)})
+    store.append_learner_steps("bandit", [("a", np.array([1.0, 1.0, 0.5, -2.0]))])
+    store.append_learner_steps("pg", [("b", np.array([0.25]))])
+    store.append_learner_steps("bandit", [("b", np.array([0.0, 2.0, 1e-300, 3.0]))])
     checkpoint(store, "router", "backed up")
 
 
@@ -46,6 +49,7 @@ def _public_view(store):
             "q_table": store.get_q_table(agent),
             "policy": store.get_policy_params(agent),
             "arrays": {k: (v.dtype.name, v.tolist()) for k, v in store.get_arrays(agent).items()},
+            "steps": [(s.id, s.key, s.values.tolist()) for s in store.get_learner_steps(agent)],
             "rewards": store.get_agent_rewards(agent, limit=1000),
             "interactions": store.get_agent_interactions(agent, limit=1000),
             "decisions": store.get_agent_decisions(agent, limit=1000),

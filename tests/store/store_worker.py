@@ -6,7 +6,8 @@ writing together), then writes:
 
 * ``q-states``  -- COUNT ``save_q_values`` calls, each a new state ``w{WORKER}-s{i}``;
 * ``q-actions`` -- COUNT ``save_q_values`` calls on shared states ``s{i}``, action ``w{WORKER}``;
-* ``rewards``   -- COUNT ``save_agent_reward`` appends, components ``{"worker", "i"}``.
+* ``rewards``   -- COUNT ``save_agent_reward`` appends, components ``{"worker", "i"}``;
+* ``steps``     -- COUNT ``append_learner_steps`` calls, key ``w{WORKER}``, values ``[i]``.
 
 Then it prints ``done`` and exits 0; any exception escapes with a traceback and a
 non-zero exit status, which the parent reports.
@@ -34,6 +35,11 @@ def main(location: str, mode: str, worker: int, start: int, count: int) -> None:
     elif mode == "rewards":
         for i in range(start, start + count):
             store.save_agent_reward(AGENT, float(i), {"worker": worker, "i": i})
+    elif mode == "steps":
+        import numpy as np
+
+        for i in range(start, start + count):
+            store.append_learner_steps(AGENT, [(f"w{worker}", np.array([float(i)]))])
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     store.close()

@@ -86,3 +86,23 @@ def test_concurrent_reward_appends_are_never_lost(
     assert all(row["reward"] == float(row["reward_components"]["i"]) for row in rows)
     assert [row["id"] for row in rows] == sorted((row["id"] for row in rows), reverse=True)
     assert stats["rewards"] == PROCESSES * WRITES_PER_PROCESS
+
+
+@pytest.mark.slow
+def test_concurrent_learner_step_appends_are_never_lost(
+    make_store: Any, subprocess_env: dict[str, str]
+) -> None:
+    make_store().close()
+    run_writers(make_store.location, "steps", subprocess_env, PROCESSES, WRITES_PER_PROCESS)
+    with make_store() as store:
+        steps = store.get_learner_steps(AGENT)
+    written = sorted((step.key, float(step.values[0])) for step in steps)
+    expected = sorted(
+        (f"w{worker}", float(i)) for worker in range(PROCESSES) for i in range(WRITES_PER_PROCESS)
+    )
+    assert written == expected
+    ids = [step.id for step in steps]
+    assert ids == sorted(set(ids))
+    for worker in range(PROCESSES):
+        mine = [float(step.values[0]) for step in steps if step.key == f"w{worker}"]
+        assert mine == sorted(mine)  # each process's steps in the order it appended them

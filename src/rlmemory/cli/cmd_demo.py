@@ -17,6 +17,7 @@ from rlmemory.coordinator import LEARNER_TYPES, check_rl_agent_type
 from rlmemory.demo.plot import plot_reward_curve
 from rlmemory.demo.requests import KINDS
 from rlmemory.demo.run import DemoOutcome, DemoReport, demo_agent_name, run_demo, stored_rewards
+from rlmemory.rewards import cost_summary
 
 __all__ = ["demo", "rewards", "stats"]
 
@@ -143,7 +144,11 @@ def _percent(share: float | None) -> str:
 
 @app.command()
 def stats(db: str | None = DbOption) -> None:
-    """Per agent: decisions, interactions, rewards, mean reward and last update."""
+    """Per agent: decisions, interactions, rewards, mean reward, quality and cost, last update.
+
+    Quality and cost are the means over the newest 1,000 rewards (cost over those that
+    report one).
+    """
     with opened_store(db) as store:
         agents = store.list_agents()
         if not agents:
@@ -151,21 +156,28 @@ def stats(db: str | None = DbOption) -> None:
             return
         table = Table(title=f"Agents in {store.location}")
         table.add_column("agent", overflow="fold")
-        for column in ("decisions", "interactions", "rewards", "mean reward"):
+        for column in ("decisions", "interactions", "rewards", "mean reward", "quality", "cost"):
             table.add_column(column, justify="right")
         table.add_column("last update")
         for agent in agents:
             row = store.agent_stats(agent)
             mean = row["mean_reward"]
+            recent = cost_summary(store, agent).get("all", {})
             table.add_row(
                 agent,
                 str(row["decisions"]),
                 str(row["interactions"]),
                 str(row["rewards"]),
                 "-" if mean is None else f"{mean:.3f}",
+                _number_or_dash(recent.get("mean_quality"), ".3f"),
+                _number_or_dash(recent.get("mean_cost"), ".4g"),
                 _when(row["last_update"]),
             )
         console.print(table)
+
+
+def _number_or_dash(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 @app.command()
@@ -181,7 +193,7 @@ def rewards(
             raise LookupError(f"no agent {agent!r} in {store.location}")
         rows = store.get_agent_rewards(agent, limit)
         table = Table(title=f"Newest {len(rows)} rewards of {agent}")
-        for column in ("id", "time", "decision", "reward", "components"):
+        for column in ("id", "time", "decision", "reward", "quality", "cost", "components"):
             table.add_column(column, justify="right" if column != "components" else "left")
         for row in rows:
             components = ", ".join(
@@ -193,9 +205,27 @@ def rewards(
                 _when(row["timestamp"]),
                 "-" if row["decision_id"] is None else str(row["decision_id"]),
                 f"{row['reward']:.3f}",
+                f"{row['reward_components'].get('quality', row['reward']):.3f}",
+                _number_or_dash(row["reward_components"].get("cost"), ".4g"),
                 components,
             )
         console.print(table)
+        by_sub_agent = cost_summary(store, agent, limit)
+        by_sub_agent.pop("all", None)
+        if by_sub_agent:
+            summary = Table(title=f"Per sub-agent, same {len(rows)} rewards")
+            summary.add_column("sub-agent", overflow="fold")
+            for column in ("rewards", "mean reward", "quality", "cost"):
+                summary.add_column(column, justify="right")
+            for sub_agent, entry in sorted(by_sub_agent.items()):
+                summary.add_row(
+                    sub_agent,
+                    str(entry["rewards"]),
+                    f"{entry['mean_reward']:.3f}",
+                    f"{entry['mean_quality']:.3f}",
+                    _number_or_dash(entry["mean_cost"], ".4g"),
+                )
+            console.print(summary)
         if plot is not None:
             if not rows:
                 raise ValueError(f"agent {agent!r} has no rewards to plot")

@@ -1,12 +1,14 @@
 """Linear contextual bandits: LinUCB, linear Thompson sampling and epsilon-greedy.
 
 All three keep one ridge regression per action (:class:`~rlmemory.learners._ridge.RidgeArms`)
-and differ only in how they pick an action from it. Every update writes the chosen
-action's statistics, and nothing else, through ``db.save_arrays``: one float64
-vector under the key ``f"{action}/ridge"`` holding ``[count, b, upper triangle of
-A^{-1}]`` (see :meth:`RidgeArms.state_of`); a learner built again on the same store
-restores them bit for bit. ``db=None`` runs the same learner
-without a store (nothing persisted), for experiments and offline evaluation.
+and differ only in how they pick an action from it. With a store, an update appends
+what it learned as one O(d) step (``[reward, weight, x]`` under the action's name) and
+the O(d²) statistics are written as a snapshot every ``snapshot_every`` updates and on
+:meth:`close` (:mod:`rlmemory.learners._ridge_log`: keys ``f"{action}/ridge"``
+holding ``[count, b, upper triangle of A^{-1}]`` and ``"steps_through"``); a learner
+built again on the same store reads the snapshot and replays the steps after it, bit
+for bit. ``db=None`` runs the same learner without a store (nothing persisted), for
+experiments and offline evaluation.
 
 ``prior_mean`` is the reward an action is predicted to earn before it has data: the
 ridge models are fitted to ``reward - prior_mean`` and predict ``theta_k . x +
@@ -51,34 +53,18 @@ from typing import Any
 
 import numpy as np
 
-from rlmemory.learners._ridge import STATE_SUFFIX, RidgeArms, state_key
+from rlmemory.learners._ridge import RidgeArms
+from rlmemory.learners._ridge_log import RidgeLog
 from rlmemory.learners.base import Choice, Observation
 
-#: Store key (next to the per-action ``f"{action}/ridge"`` keys) of a non-zero prior_mean.
-PRIOR_MEAN_KEY = "prior_mean"
+#: Snapshot the statistics after this many logged updates (``snapshot_every``) by default.
+SNAPSHOT_EVERY = 1000
 
 #: Coarsest and finest grid step (in posterior standard deviations of the action
 #: concerned) of the numerical integral giving Thompson sampling's probabilities.
 THOMPSON_GRID_STEPS = (0.1, 0.002)
 _GRID_HALF_WIDTH = 6.0
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
-
-
-def _dimension_of_state(size: int) -> int:
-    """The feature dimension ``d`` whose packed state has ``size = 1 + d + d (d + 1) / 2``."""
-    dimension = int((math.isqrt(8 * size + 1) - 3) // 2)
-    while 1 + dimension + dimension * (dimension + 1) // 2 < size:
-        dimension += 1
-    if 1 + dimension + dimension * (dimension + 1) // 2 != size:
-        raise ValueError(f"a stored ridge state of length {size} matches no feature dimension")
-    return dimension
-
-
-def _fresh_state(dimension: int, ridge: float, prior_mean: float) -> np.ndarray:
-    """The packed statistics of an action that has learned nothing."""
-    arms = RidgeArms(dimension, ridge, prior_mean)
-    arms.add_action()
-    return arms.state_of(0)
 
 
 def _ties(values: np.ndarray) -> np.ndarray:
@@ -138,6 +124,7 @@ class _LinearBandit:
         prior_mean: float = 0.0,
         dimension: int | None = None,
         seed: int | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError("name must be a non-empty string")
@@ -158,14 +145,20 @@ class _LinearBandit:
             raise ValueError(f"prior_mean must be a finite number, got {prior_mean!r}")
         if dimension is not None and (not isinstance(dimension, int) or dimension < 1):
             raise ValueError(f"dimension must be a positive integer, got {dimension!r}")
+        if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int):
+            raise ValueError(f"snapshot_every must be a positive integer, got {snapshot_every!r}")
+        if snapshot_every < 1:
+            raise ValueError(f"snapshot_every must be a positive integer, got {snapshot_every!r}")
         self.name = name
         self.db = db
         self.actions = action_list
         self.ridge = float(ridge)
         self.prior_mean = float(prior_mean)
+        self.snapshot_every = snapshot_every
         self._requested_dimension = dimension
         self._rng = np.random.default_rng(seed)
         self._arms: RidgeArms | None = None
+        self._log = RidgeLog(db, name, snapshot_every)
         self.reload()
 
     # ----------------------------------------------------------------- state
@@ -175,48 +168,30 @@ class _LinearBandit:
         return None if self._arms is None else self._arms.dimension
 
     def reload(self) -> None:
-        """Re-read every action's statistics from the store (fresh where none are stored)."""
-        stored = self._stored_statistics()
-        if stored:
-            self._check_stored_prior_mean()
-        dimension = self._requested_dimension
-        for state in stored.values():
-            found = _dimension_of_state(state.size)
-            if dimension is None:
-                dimension = found
-            elif found != dimension:
-                raise ValueError(
-                    f"learner {self.name!r} has statistics of dimension {found} in the store, "
-                    f"but dimension {dimension} was requested"
-                )
-        if dimension is None:
-            self._arms = None
+        """Re-read the statistics from the store: the snapshot, then the steps after it."""
+        if self.db is not None:
+            self._load(self._requested_dimension)
+
+    def _load(self, dimension: int | None) -> None:
+        log = RidgeLog(self.db, self.name, self.snapshot_every)
+        arms = log.load(
+            self.actions, ridge=self.ridge, prior_mean=self.prior_mean, dimension=dimension
+        )
+        self._arms, self._log = arms, log
+
+    def snapshot(self) -> None:
+        """Write the full statistics now, so that loading replays no step.
+
+        Also done every ``snapshot_every`` updates and by :meth:`close`.
+        """
+        db = self.db
+        if db is None or self._arms is None:
             return
-        arms = RidgeArms(dimension, self.ridge, self.prior_mean)
-        for action in self.actions:
-            arms.add_action(stored.get(action))
-        self._arms = arms
+        self._learn_from_stored([], lambda arms: [])
 
-    def _check_stored_prior_mean(self) -> None:
-        """``ValueError`` unless the stored statistics were learned with this prior_mean."""
-        stored = self.db.get_arrays(self.name, [PRIOR_MEAN_KEY]).get(PRIOR_MEAN_KEY)
-        found = 0.0 if stored is None else float(np.asarray(stored).reshape(-1)[0])
-        if found != self.prior_mean:
-            raise ValueError(
-                f"learner {self.name!r} has statistics learned with prior_mean {found} in "
-                f"the store, but prior_mean {self.prior_mean} was requested; pass "
-                f"prior_mean={found} to use them"
-            )
-
-    def _stored_statistics(self) -> dict[str, np.ndarray]:
-        if self.db is None:
-            return {}
-        by_action: dict[str, np.ndarray] = {}
-        for key, value in self.db.get_arrays(self.name).items():
-            action, _, suffix = key.rpartition("/")
-            if action and suffix == STATE_SUFFIX:
-                by_action[action] = np.asarray(value, dtype=np.float64).reshape(-1)
-        return by_action
+    def close(self) -> None:
+        """Snapshot the statistics (the store stays open: it belongs to the caller)."""
+        self.snapshot()
 
     def add_action(self, action: str) -> None:
         """Add a new action; statistics stored for it earlier are restored, others kept."""
@@ -225,22 +200,13 @@ class _LinearBandit:
             raise ValueError(f"action {action!r} already exists")
         self.actions.append(action)
         if self._arms is not None:
-            stored = self._stored_statistics().get(action)
+            stored = None if self.db is None else self._log.stored_state(action, self._arms)
             self._arms.add_action(stored)
 
     @staticmethod
     def _check_new_action_name(action: object) -> None:
         if not isinstance(action, str) or not action:
             raise ValueError(f"action names must be non-empty strings, got {action!r}")
-
-    def _persist(self, indices: Sequence[int]) -> None:
-        if self.db is None or self._arms is None:
-            return
-        arms = self._arms
-        arrays = {state_key(self.actions[k]): arms.state_of(k) for k in indices}
-        if self.prior_mean != 0.0:
-            arrays[PRIOR_MEAN_KEY] = np.array([self.prior_mean])
-        self.db.save_arrays(self.name, arrays)
 
     # ------------------------------------------------------------ validation
     def _features(self, features: Any) -> np.ndarray:
@@ -334,9 +300,7 @@ class _LinearBandit:
         k = self._action_index(action)
         value = self._reward(reward)
         weight = self._weight(weight)
-        arms = self._arms
-        assert arms is not None
-        self._learn_from_stored([k], lambda: arms.update(k, x, value, weight))
+        self._learn_from_stored([k], lambda arms: [(k, x, value, weight)])
 
     def learn(self, observation: Observation, action: str, reward: float) -> None:
         """Protocol form of :meth:`update`."""
@@ -349,7 +313,7 @@ class _LinearBandit:
         rewards: Sequence[float],
         weights: Sequence[float] | None = None,
     ) -> None:
-        """Learn many logged rounds in order; persist each touched action once, atomically.
+        """Learn many logged rounds in order, persisted atomically.
 
         Everything is validated before anything is learned or stored.
         """
@@ -359,55 +323,57 @@ class _LinearBandit:
         weight_list = [1.0] * len(rows) if weights is None else [self._weight(w) for w in weights]
         if not len(rows) == len(indices) == len(values) == len(weight_list):
             raise ValueError("contexts, actions, rewards and weights must have the same length")
-        arms = self._arms
-        if arms is None:
+        if self._arms is None:
             return
+        rounds = list(zip(indices, rows, values, weight_list, strict=True))
+        self._learn_from_stored(sorted(set(indices)), lambda arms: rounds)
 
-        def learn_all() -> None:
-            for x, k, value, weight in zip(rows, indices, values, weight_list, strict=True):
-                arms.update(k, x, value, weight)
-
-        self._learn_from_stored(sorted(set(indices)), learn_all)
-
-    def _learn_from_stored(self, touched: Sequence[int], learn: Callable[[], None]) -> None:
-        """Run ``learn`` (updates of the ``touched`` actions) and persist those actions.
+    def _learn_from_stored(
+        self,
+        touched: Sequence[int],
+        rounds: Callable[[RidgeArms], Sequence[tuple[int, np.ndarray, float, float]]],
+    ) -> None:
+        """Learn ``rounds(arms)`` (``(action index, x, reward, weight)``) and persist them.
 
         With a store, all of it happens in one store transaction that first locks the
-        learner and re-reads the touched actions' statistics, so that learning done
-        meanwhile by other processes sharing the store is built on, never overwritten.
-        If anything fails, memory is put back as it was before ``learn``.
+        learner and replays what other processes learned meanwhile (the steps they
+        appended; everything, if one of them wrote a snapshot), so that their learning
+        is built on, never overwritten. With ``touched`` empty, it writes a snapshot.
+        If anything fails, memory is put back as it was before.
         """
+        db = self.db
+        if db is None:
+            arms = self._arms
+            assert arms is not None
+            for k, x, value, weight in rounds(arms):
+                arms.update(k, x, value, weight)
+            return
         arms = self._arms
         assert arms is not None
-        db = self.db
+        log_before = self._log
         before: dict[int, Any] = {}
         try:
-            if db is None:
-                before = {k: arms.snapshot(k) for k in touched}
-                learn()
-                return
             with db.transaction():
                 db.lock_learner(self.name)
-                self._refresh_actions(touched)
+                if not self._log.catch_up(arms, self.actions):
+                    self._load(self._requested_dimension or arms.dimension)
+                    arms = self._arms
+                    assert arms is not None
+                log_before = self._log.copy()
                 before = {k: arms.snapshot(k) for k in touched}
-                learn()
-                self._persist(touched)
+                learned = rounds(arms)
+                for k, x, value, weight in learned:
+                    arms.update(k, x, value, weight)
+                if touched:
+                    self._log.record(arms, self.actions, learned)
+                else:
+                    self._log.snapshot(arms, self.actions)
         except BaseException:
+            # What was replayed from the store stays; what this call learned goes.
             for k, snapshot in before.items():
                 arms.restore(k, snapshot)
+            self._log = log_before
             raise
-
-    def _refresh_actions(self, indices: Sequence[int]) -> None:
-        """Replace the statistics of these actions in memory by the stored ones."""
-        arms = self._arms
-        assert arms is not None and self.db is not None
-        keys = {k: state_key(self.actions[k]) for k in indices}
-        stored = self.db.get_arrays(self.name, list(keys.values()))
-        for k, key in keys.items():
-            if key in stored:
-                arms.set_state(k, np.asarray(stored[key], dtype=np.float64).reshape(-1))
-            elif arms.counts[k]:
-                arms.set_state(k, _fresh_state(arms.dimension, arms.ridge, arms.prior_mean))
 
     @staticmethod
     def _weight(weight: Any) -> float:
@@ -456,6 +422,7 @@ class LinUCBAgent(_LinearBandit):
         prior_mean: float = 0.0,
         dimension: int | None = None,
         seed: int | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
     ) -> None:
         if not math.isfinite(alpha) or alpha < 0:
             raise ValueError(f"alpha must be a non-negative finite number, got {alpha!r}")
@@ -468,6 +435,7 @@ class LinUCBAgent(_LinearBandit):
             prior_mean=prior_mean,
             dimension=dimension,
             seed=seed,
+            snapshot_every=snapshot_every,
         )
 
     def _ucb(self, x: np.ndarray) -> np.ndarray:
@@ -520,6 +488,7 @@ class EpsilonGreedyAgent(_LinearBandit):
         prior_mean: float = 1.0,
         dimension: int | None = None,
         seed: int | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
     ) -> None:
         if not math.isfinite(epsilon) or not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
@@ -532,6 +501,7 @@ class EpsilonGreedyAgent(_LinearBandit):
             prior_mean=prior_mean,
             dimension=dimension,
             seed=seed,
+            snapshot_every=snapshot_every,
         )
 
     def _pick(self, x: np.ndarray, rng: np.random.Generator) -> tuple[int, float, np.ndarray]:
@@ -582,6 +552,7 @@ class ThompsonSamplingAgent(_LinearBandit):
         prior_mean: float = 0.0,
         dimension: int | None = None,
         seed: int | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY,
     ) -> None:
         if not math.isfinite(v) or v <= 0:
             raise ValueError(f"v must be a positive finite number, got {v!r}")
@@ -594,6 +565,7 @@ class ThompsonSamplingAgent(_LinearBandit):
             prior_mean=prior_mean,
             dimension=dimension,
             seed=seed,
+            snapshot_every=snapshot_every,
         )
 
     def _posterior(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

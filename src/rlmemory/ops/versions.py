@@ -66,6 +66,8 @@ class AgentState:
     policy_params: dict[str, Any] | None = None
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     decision_watermark: int = 0
+    #: The linear learners' steps not yet in their snapshot (``arrays``): ``(key, values)``.
+    steps: list[tuple[str, np.ndarray]] = field(default_factory=list)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AgentState):
@@ -74,6 +76,11 @@ class AgentState:
             self.q_table == other.q_table
             and self.policy_params == other.policy_params
             and self.decision_watermark == other.decision_watermark
+            and [key for key, _ in self.steps] == [key for key, _ in other.steps]
+            and all(
+                np.array_equal(mine, theirs)
+                for (_, mine), (_, theirs) in zip(self.steps, other.steps, strict=True)
+            )
             and self.arrays.keys() == other.arrays.keys()
             and all(
                 self.arrays[key].dtype == other.arrays[key].dtype
@@ -87,7 +94,9 @@ class AgentState:
     @property
     def is_empty(self) -> bool:
         """Whether nothing at all was learned."""
-        return not self.q_table and self.policy_params is None and not self.arrays
+        return (
+            not self.q_table and self.policy_params is None and not self.arrays and not self.steps
+        )
 
     def to_payload(self, level: int = 3) -> bytes:
         """Compressed JSON bytes; arrays keep dtype, shape and exact values."""
@@ -98,6 +107,7 @@ class AgentState:
                 "policy_params": self.policy_params,
                 "arrays": {key: _encode_array(value) for key, value in self.arrays.items()},
                 "decision_watermark": self.decision_watermark,
+                "steps": [[key, _encode_array(values)] for key, values in self.steps],
             },
             level,
             "agent state",
@@ -117,6 +127,7 @@ class AgentState:
             policy_params=document["policy_params"],
             arrays={key: _decode_array(value) for key, value in document["arrays"].items()},
             decision_watermark=int(document.get("decision_watermark") or 0),
+            steps=[(key, _decode_array(values)) for key, values in document.get("steps", [])],
         )
 
 
@@ -149,6 +160,7 @@ def capture_state(store: MemoryStore, agent_name: str) -> AgentState:
         policy_params=store.get_policy_params(agent_name),
         arrays=store.get_arrays(agent_name),
         decision_watermark=newest_decision_id(store, agent_name),
+        steps=[(step.key, step.values) for step in store.get_learner_steps(agent_name)],
     )
 
 
@@ -170,6 +182,10 @@ def apply_state(store: MemoryStore, agent_name: str, state: AgentState) -> None:
         store.delete_arrays(agent_name)
         if state.arrays:
             store.save_arrays(agent_name, state.arrays)
+        # Re-appended steps get new ids, all after the snapshot watermark in ``arrays``.
+        store.delete_learner_steps(agent_name)
+        if state.steps:
+            store.append_learner_steps(agent_name, state.steps)
 
 
 # ---------------------------------------------------------------------- versions

@@ -15,6 +15,7 @@ BACKUP_TABLES = (
     "q_values",
     "policy_params",
     "learner_arrays",
+    "learner_steps",
     "agent_decisions",
     "agent_rewards",
     "agent_interactions",

@@ -51,7 +51,7 @@ Row = dict[str, Any]
 HISTORY_TABLES = ("rewards", "interactions", "decisions")
 
 #: Schema version written by this rlmemory. Stores written by a newer version are refused.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class MemoryStore(abc.ABC):
@@ -142,6 +142,31 @@ class MemoryStore(abc.ABC):
     @abc.abstractmethod
     def delete_arrays(self, agent_name: str, keys: Sequence[str] | None = None) -> int:
         """Delete the named arrays (all when ``keys`` is None); return how many were deleted."""
+
+    # ------------------------------------------------------------- learner steps
+    @abc.abstractmethod
+    def append_learner_steps(
+        self, agent_name: str, steps: Sequence[tuple[str, np.ndarray]]
+    ) -> list[int]:
+        """Append ``(key, values)`` steps for ``agent_name``; return their ids, in order.
+
+        A step is what one learner update learned, small next to the statistics it
+        changes (``values`` a 1-D vector of numbers, kept as float64 bit for bit; ``key``
+        a non-empty string). Ids increase in append order and are never reused, even
+        after :meth:`delete_learner_steps`, so a learner can keep "every step up to id
+        ``n`` is in my snapshot" as a watermark. Appended by several processes, none is
+        lost; inside :meth:`transaction` after :meth:`lock_learner`, the ids of one
+        agent's steps are in the order the transactions committed.
+        """
+
+    @abc.abstractmethod
+    def get_learner_steps(self, agent_name: str, after_id: int = 0) -> list[Any]:
+        """The stored steps of ``agent_name`` with an id greater than ``after_id``, oldest
+        first, as :class:`rlmemory.store._steps.LearnerStep` ``(id, key, values)``."""
+
+    @abc.abstractmethod
+    def delete_learner_steps(self, agent_name: str, through_id: int | None = None) -> int:
+        """Delete the steps with an id up to ``through_id`` (all when None); return how many."""
 
     # -------------------------------------------------------------- feature cache
     @abc.abstractmethod

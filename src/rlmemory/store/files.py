@@ -18,6 +18,7 @@ in ``docs/store-files.md``.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -51,6 +52,7 @@ from rlmemory.store._fileencode import (
     check_keys,
     check_name,
     check_propensity,
+    check_storable_text,
     decode_array,
     encode_array,
     encode_change,
@@ -67,7 +69,9 @@ from rlmemory.store._fileio import (
     append_bytes,
     atomic_write,
     encode_document,
+    encode_line,
     fsync_dir,
+    iter_records_backward,
     iter_records_forward,
     read_document,
     repair_torn_tail,
@@ -83,6 +87,7 @@ from rlmemory.store._filerows import (
     public_reward,
 )
 from rlmemory.store._filetotals import HistoryTotals, PatchedRewards
+from rlmemory.store._steps import LearnerStep, check_step_id, check_steps, decode_values
 from rlmemory.store._validation import (
     check_finite,
     check_id,
@@ -108,6 +113,9 @@ Q_UPDATES_FILE = "q_table.updates.jsonl"
 POLICY_FILE = "policy_params.json"
 ARRAYS_FILE = "arrays.json"
 ARRAYS_UPDATES_FILE = "arrays.updates.jsonl"
+STEPS_FILE = "steps.jsonl"
+#: In the index folder: the last learner-step id handed out (ids are store-wide, like SQL's).
+STEPS_COUNTER_FILE = "learner_steps.json"
 REWARDS_FILE = "rewards.jsonl"
 INTERACTIONS_FILE = "interactions.jsonl"
 DECISIONS_FILE = "decisions.jsonl"
@@ -498,6 +506,82 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
                 )
             return len(doomed)
 
+    # ------------------------------------------------------------- learner steps
+    def append_learner_steps(
+        self, agent_name: str, steps: Sequence[tuple[str, np.ndarray]]
+    ) -> list[int]:
+        check_name(agent_name)
+        checked = check_steps(steps)
+        for key, _ in checked:
+            check_storable_text(key, "steps key")
+        if not checked:
+            return []
+        stamp = time.time()
+        with self._locked():
+            folder = self._ensure_agent(agent_name)
+            first = self._allocate_step_ids(len(checked))
+            lines = b"".join(
+                encode_line(
+                    {
+                        "id": first + offset,
+                        "key": key,
+                        "data": base64.b64encode(data).decode("ascii"),
+                        "last_updated": stamp,
+                    }
+                )
+                for offset, (key, data) in enumerate(checked)
+            )
+            self._append(folder / STEPS_FILE, lines, repair_torn_tail)
+        return list(range(first, first + len(checked)))
+
+    def _allocate_step_ids(self, count: int) -> int:
+        """Reserve ``count`` store-wide step ids; return the first. A crash after this
+        leaves a gap in the ids, never a reused one."""
+        return self._reserve_step_ids_through(self._last_step_id() + count) - count + 1
+
+    def _last_step_id(self) -> int:
+        path = self._base / INDEX_FOLDER / STEPS_COUNTER_FILE
+        document = read_document(path) or {}
+        last = document.get("last_id", 0)
+        if isinstance(last, bool) or not isinstance(last, int) or last < 0:
+            raise CorruptStoreError(f"{path} records no valid last step id", str(path))
+        return last
+
+    def _reserve_step_ids_through(self, last_id: int) -> int:
+        if last_id > self._last_step_id():
+            path = self._base / INDEX_FOLDER / STEPS_COUNTER_FILE
+            self._replace(path, encode_document({"last_id": last_id}))
+        return last_id
+
+    def get_learner_steps(self, agent_name: str, after_id: int = 0) -> list[LearnerStep]:
+        check_name(agent_name)
+        after_id = check_step_id(after_id, "after_id")
+        path = self._agent_folder(agent_name) / STEPS_FILE
+        newest_first = []
+        with self._locked():
+            # Ids grow along the file: read from its end back to the first id <= after_id.
+            for _, record in iter_records_backward(path):
+                step = _learner_step(record, path)
+                if step.id <= after_id:
+                    break
+                newest_first.append(step)
+        return newest_first[::-1]
+
+    def delete_learner_steps(self, agent_name: str, through_id: int | None = None) -> int:
+        check_name(agent_name)
+        if through_id is not None:
+            through_id = check_step_id(through_id, "through_id")
+        path = self._agent_folder(agent_name) / STEPS_FILE
+        with self.transaction():
+            ids = [_learner_step(record, path).id for _, record in iter_records_forward(path)]
+            doomed = sum(1 for step_id in ids if through_id is None or step_id <= through_id)
+            if doomed == len(ids):
+                if ids:
+                    self._delete_file(path)
+            elif doomed:
+                self._rewrite_lines(path, lambda record: record["id"] > through_id)
+        return doomed
+
     # ------------------------------------------------------------- feature cache
     def _feature_folder(self, featurizer: str) -> Path:
         return self._base / FEATURE_CACHE_FOLDER / safe_dirname(featurizer)
@@ -864,7 +948,8 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         if found < 1:
             raise CorruptStoreError(f"{path} records an invalid schema version {found}", str(path))
         if found < SCHEMA_VERSION:
-            # 1 -> 2 adds versions files, created when first needed: only the header changes.
+            # 1 -> 2 adds versions files, 2 -> 3 learner steps files, both created when
+            # first needed: only the header changes.
             atomic_write(path, encode_document({**meta, "schema_version": SCHEMA_VERSION}))
             found = SCHEMA_VERSION
         return found
@@ -886,6 +971,20 @@ def _repair_any(path: Path) -> None:
         _repair_index(path)
     else:
         repair_torn_tail(path)
+
+
+def _learner_step(record: dict[str, Any], path: Path) -> LearnerStep:
+    """One ``steps.jsonl`` record as a :class:`LearnerStep`; damage is a CorruptStoreError."""
+    step_id, key, data = record.get("id"), record.get("key"), record.get("data")
+    if isinstance(step_id, bool) or not isinstance(step_id, int) or not isinstance(key, str):
+        raise CorruptStoreError(f"{path} holds a damaged learner step", str(path))
+    try:
+        raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
+    except ValueError:
+        raw = None
+    if raw is None:
+        raise CorruptStoreError(f"{path} holds a damaged learner step {step_id}", str(path))
+    return LearnerStep(step_id, key, decode_values(raw, str(path)))
 
 
 def _repair_index(path: Path) -> int:

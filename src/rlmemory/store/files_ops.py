@@ -440,6 +440,15 @@ class FileOperations(SealedValues):
                     ).tobytes(),
                     "last_updated": stamp,
                 }
+        elif name == "learner_steps":
+            for step in self.get_learner_steps(agent):  # type: ignore[attr-defined]
+                yield {
+                    "id": step.id,
+                    "agent_name": agent,
+                    "key": step.key,
+                    "data": step.values.astype("<f8").tobytes(),
+                    "last_updated": (folder / files.STEPS_FILE).stat().st_mtime,
+                }
         elif name == "agent_versions":
             data = {
                 record.get("version"): record.get("payload")
@@ -524,6 +533,8 @@ class FileOperations(SealedValues):
                     for row in agent_rows
                 }
                 self.save_arrays(agent, arrays)  # type: ignore[attr-defined]
+            elif table == "learner_steps":
+                self._load_learner_steps(folder, agent_rows)
             elif table == "agent_versions":
                 present = {row["version"] for row in self.list_versions(agent)}
                 data, index = [], []
@@ -554,6 +565,37 @@ class FileOperations(SealedValues):
             elif table == "q_tables_unmigrated":
                 raise ValueError("the file store cannot hold unmigrated seed Q-tables")
         return count
+
+    def _load_learner_steps(self, folder: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append steps with their ids kept (bit-exact snapshots record them as watermarks)."""
+        files = _files()
+        path = folder / files.STEPS_FILE
+        existing = [record["id"] for _, record in iter_records_forward(path)]
+        lines = []
+        for row in sorted(rows, key=lambda item: item["id"]):
+            row_id = row["id"]
+            if isinstance(row_id, bool) or not isinstance(row_id, int) or row_id < 1:
+                raise ValueError(f"learner_steps id must be a positive integer, got {row_id!r}")
+            if existing and row_id <= existing[-1]:
+                raise ValueError(
+                    f"{self.location}: cannot load learner_steps id {row_id}: ids up to "
+                    f"{existing[-1]} are taken"
+                )
+            existing.append(row_id)
+            data = bytes(row["data"])
+            lines.append(
+                encode_line(
+                    {
+                        "id": row_id,
+                        "key": row["key"],
+                        "data": base64.b64encode(data).decode("ascii"),
+                        "last_updated": float(row["last_updated"]),
+                    }
+                )
+            )
+        if lines:
+            self._reserve_step_ids_through(existing[-1])  # type: ignore[attr-defined]
+            self._append(path, b"".join(lines), repair_torn_tail)  # type: ignore[attr-defined]
 
     def clear_data(self, *, keep_versions: bool = False) -> None:
         files = _files()

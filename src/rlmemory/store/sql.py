@@ -52,6 +52,7 @@ from rlmemory.store._feature_cache import (
     check_vectors,
     decode_vector,
 )
+from rlmemory.store._steps import LearnerStep, check_step_id, check_steps, decode_values
 from rlmemory.store._validation import (
     check_agent_name,
     check_finite,
@@ -701,57 +702,49 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         self, agent_name: str, keys: Sequence[str] | None = None
     ) -> dict[str, np.ndarray]:
         agent_name = _name(agent_name)
-        wanted = None if keys is None else sorted({_text(k, "keys item") for k in self._keys(keys)})
+        if keys is not None:
+            return self._get_named_arrays(
+                agent_name, sorted({_text(key, "keys item") for key in self._keys(keys)})
+            )
+        wanted = None
         arrays = schema.learner_arrays.c
-        if wanted is None:
-            rows = self._run(
-                lambda cursor: self._execute(
-                    cursor,
-                    "arrays",
-                    lambda: (
-                        sa.select(arrays.key, arrays.dtype, arrays.shape, arrays.data)
-                        .where(arrays.agent_name == sa.bindparam("agent"))
-                        .order_by(arrays.key)
-                    ),
-                    agent=agent_name,
-                ).fetchall(),
-                write=False,
-                atomic=False,
-            )
-        else:
-            rows = self._run(
-                lambda cursor: self._arrays_by_key(cursor, agent_name, wanted),
-                write=False,
-                atomic=False,
-            )
+        rows = self._run(
+            lambda cursor: self._execute(
+                cursor,
+                "arrays",
+                lambda: (
+                    sa.select(arrays.key, arrays.dtype, arrays.shape, arrays.data)
+                    .where(arrays.agent_name == sa.bindparam("agent"))
+                    .order_by(arrays.key)
+                ),
+                agent=agent_name,
+            ).fetchall(),
+            write=False,
+            atomic=False,
+        )
+        result = {}
+        for key, dtype_name, shape_text, data in rows:
+            if wanted is None or key in wanted:
+                result[key] = self._decode_array(agent_name, key, dtype_name, shape_text, data)
+        return result
+
+    def _get_named_arrays(self, agent_name: str, keys: list[str]) -> dict[str, np.ndarray]:
+        """The arrays of these keys, one primary-key lookup each (learners read one or two
+        small arrays per update; reading every array of the agent would cost O(d²))."""
+        statement = self._sql.select_array
+
+        def work(cursor: Any) -> list[tuple[str, Any]]:
+            found = []
+            for key in keys:
+                cursor.execute(statement, (agent_name, key))
+                found.extend((key, row) for row in cursor.fetchall())
+            return found
+
+        rows = self._run(work, write=False, atomic=len(keys) > 1)
         return {
             key: self._decode_array(agent_name, key, dtype_name, shape_text, data)
-            for key, dtype_name, shape_text, data in rows
+            for key, (dtype_name, shape_text, data) in rows
         }
-
-    def _arrays_by_key(self, cursor: Any, agent_name: str, keys: list[str]) -> list[Any]:
-        """The rows of these keys only: a learner re-reading what it updates pays for that
-        alone, not for every array it has (``key IN`` over chunks of a few fixed sizes, so
-        the compiled statements stay few)."""
-        arrays = schema.learner_arrays.c
-        rows: list[Any] = []
-        for start in range(0, len(keys), _KEY_CHUNKS[-1]):
-            chunk = keys[start : start + _KEY_CHUNKS[-1]]
-            size = next(size for size in _KEY_CHUNKS if size >= len(chunk))
-            padded = chunk + [chunk[-1]] * (size - len(chunk))
-
-            def build(size: int = size) -> sa.Executable:
-                names = [sa.bindparam(f"key{i}") for i in range(size)]
-                return sa.select(arrays.key, arrays.dtype, arrays.shape, arrays.data).where(
-                    arrays.agent_name == sa.bindparam("agent"), arrays.key.in_(names)
-                )
-
-            params = {f"key{i}": key for i, key in enumerate(padded)}
-            rows.extend(
-                self._execute(cursor, f"arrays_in_{size}", build, agent=agent_name, **params)
-            )
-        rows.sort(key=lambda row: row[0])
-        return rows
 
     @staticmethod
     def _keys(keys: Sequence[str]) -> Sequence[str]:
@@ -806,6 +799,72 @@ class MemoryDatabase(SqlOperations, MemoryStore):
             return deleted
 
         return self._run(delete_named)
+
+    # ---------------------------------------------------------------- learner steps
+    def append_learner_steps(
+        self, agent_name: str, steps: Sequence[tuple[str, np.ndarray]]
+    ) -> list[int]:
+        agent_name = _name(agent_name)
+        checked = check_steps(steps)
+        if not checked:
+            return []
+        statement = self._sql.insert_learner_step
+
+        def work(cursor: Any) -> list[int]:
+            now = time.time()
+            return [
+                self._returned_id(cursor, statement, (agent_name, key, data, now))
+                for key, data in checked
+            ]
+
+        return self._run(work)
+
+    def get_learner_steps(self, agent_name: str, after_id: int = 0) -> list[LearnerStep]:
+        agent_name = _name(agent_name)
+        after_id = check_step_id(after_id, "after_id")
+        statement = self._sql.select_learner_steps
+
+        def work(cursor: Any) -> list[Any]:
+            cursor.execute(statement, (agent_name, after_id))
+            return cursor.fetchall()
+
+        rows = self._run(work, write=False, atomic=False)
+        where = f"{self.location}: learner_steps of agent {agent_name!r}"
+        return [
+            LearnerStep(int(row_id), key, decode_values(data, where)) for row_id, key, data in rows
+        ]
+
+    def delete_learner_steps(self, agent_name: str, through_id: int | None = None) -> int:
+        agent_name = _name(agent_name)
+        steps = schema.learner_steps.c
+        if through_id is None:
+            return self._run(
+                lambda cursor: (
+                    self._execute(
+                        cursor,
+                        "delete_all_learner_steps",
+                        lambda: sa.delete(schema.learner_steps).where(
+                            steps.agent_name == sa.bindparam("agent")
+                        ),
+                        agent=agent_name,
+                    ).rowcount
+                )
+            )
+        through_id = check_step_id(through_id, "through_id")
+        return self._run(
+            lambda cursor: (
+                self._execute(
+                    cursor,
+                    "delete_learner_steps",
+                    lambda: sa.delete(schema.learner_steps).where(
+                        steps.agent_name == sa.bindparam("agent"),
+                        steps.id <= sa.bindparam("through"),
+                    ),
+                    agent=agent_name,
+                    through=through_id,
+                ).rowcount
+            )
+        )
 
     # ---------------------------------------------------------------- feature cache
     def save_feature_vectors(self, featurizer: str, vectors: Mapping[str, np.ndarray]) -> None:
@@ -1383,6 +1442,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
                 schema.q_values,
                 schema.policy_params,
                 schema.learner_arrays,
+                schema.learner_steps,
             ):
                 parts.append(
                     sa.select(sa.func.max(table.c.last_updated).label("stamp")).where(
@@ -1474,10 +1534,6 @@ def _abandon_inherited(*objects: Any) -> None:
                 os.dup2(devnull, pgconn.socket)
                 os.close(devnull)
     _INHERITED_CONNECTIONS.extend(objects)
-
-
-#: Sizes of the ``key IN (...)`` statements of :meth:`MemoryDatabase.get_arrays` with keys.
-_KEY_CHUNKS = (1, 8, 64, 512)
 
 
 def _features(features: Any) -> list[float]:

@@ -51,6 +51,16 @@ _STATEMENTS = {
         "dtype = excluded.dtype, shape = excluded.shape, data = excluded.data, "
         "last_updated = excluded.last_updated"
     ),
+    "select_array": (
+        "SELECT dtype, shape, data FROM learner_arrays WHERE agent_name = ? AND key = ?"
+    ),
+    "insert_learner_step": (
+        "INSERT INTO learner_steps (agent_name, key, data, last_updated) VALUES (?, ?, ?, ?) "
+        "RETURNING id"
+    ),
+    "select_learner_steps": (
+        "SELECT id, key, data FROM learner_steps WHERE agent_name = ? AND id > ? ORDER BY id"
+    ),
     "insert_reward": (
         "INSERT INTO agent_rewards (agent_name, reward, reward_components, timestamp, "
         "decision_id) VALUES (?, ?, ?, ?, ?) RETURNING id"
@@ -85,6 +95,9 @@ class DriverSQL:
     select_q_state: str
     upsert_policy_params: str
     upsert_array: str
+    select_array: str
+    insert_learner_step: str
+    select_learner_steps: str
     insert_reward: str
     insert_interaction: str
     insert_decision: str

@@ -7,14 +7,15 @@ whatever the size of the table, and ``SELECT q_table FROM q_tables`` still works
 
 Versions: 0 is a database written by the seed's code (its five ``CREATE TABLE``
 statements, ``q_tables`` a real table of JSON, no ``rlmemory_meta``); 1 is the first
-rlmemory layout; 2 adds ``agent_versions`` and the ``version`` column of decisions; 3
-adds ``feature_cache``. :data:`MIGRATIONS` lists the steps from each version to the next.
+rlmemory layout; 2 adds ``agent_versions`` and the ``version`` column of decisions;
+3 adds ``learner_steps`` (the linear learners' per-update log); 4 adds ``feature_cache``.
+:data:`MIGRATIONS` lists the steps from each version to the next.
 
 >>> from sqlalchemy.dialects import sqlite
 >>> "json_group_object" in q_tables_view_sql("sqlite")
 True
 >>> [(step.from_version, step.to_version) for step in MIGRATIONS]
-[(0, 1), (1, 2), (2, 3)]
+[(0, 1), (1, 2), (2, 3), (3, 4)]
 """
 
 from __future__ import annotations
@@ -138,6 +139,20 @@ learner_arrays = sa.Table(
     sa.Column("shape", sa.Text, nullable=False),
     sa.Column("data", sa.LargeBinary, nullable=False),
     sa.Column("last_updated", Real, nullable=False),
+)
+
+#: What linear learners learned since their last snapshot in ``learner_arrays``: one row
+#: per update, O(d) bytes (``data`` is little-endian float64), replayed on load.
+learner_steps = sa.Table(
+    "learner_steps",
+    metadata,
+    _row_id(),
+    sa.Column("agent_name", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("last_updated", Real, nullable=False),
+    sa.Index("ix_learner_steps_agent_id", "agent_name", "id"),
+    sqlite_autoincrement=True,
 )
 
 #: Vectors of expensive featurisers (embeddings), by featuriser name and SHA-256 of the text.
@@ -319,6 +334,7 @@ AGENT_TABLES = (
     q_values,
     policy_params,
     learner_arrays,
+    learner_steps,
     agent_rewards,
     agent_interactions,
     agent_decisions,
@@ -536,8 +552,13 @@ def _add_versions(connection: sa.Connection) -> None:
         connection.exec_driver_sql(statement)
 
 
+def _add_learner_steps(connection: sa.Connection) -> None:
+    """Version 2 -> 3: learner_steps. Statistics already in learner_arrays load as before."""
+    learner_steps.create(connection, checkfirst=True)
+
+
 def _add_feature_cache(connection: sa.Connection) -> None:
-    """Version 2 -> 3: the feature_cache table."""
+    """Version 3 -> 4: the feature_cache table."""
     feature_cache.create(connection, checkfirst=True)
 
 
@@ -560,6 +581,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
         3,
+        _add_learner_steps,
+        "learner_steps: linear learners log each update in O(d) and snapshot their "
+        "statistics every N updates",
+    ),
+    Migration(
+        3,
+        4,
         _add_feature_cache,
         "feature_cache: vectors of expensive featurisers (embeddings) by text hash",
     ),
