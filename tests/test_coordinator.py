@@ -362,6 +362,7 @@ def test_learn_from_batch_learns_feedback_written_by_plain_sql_once_across_resta
             "status": "success",
             "interactions_processed": 0,
             "interactions_skipped": 0,
+            "interactions_retired": 0,
         }
         assert db.get_q_table("rl_coordinator") != table_before
         feedback_rewards = [
@@ -409,7 +410,12 @@ def test_learn_from_batch_skips_interactions_without_a_decision(db: Any) -> None
     coordinator = make_coordinator(db)
     interaction_id = db.save_agent_interaction("rl_coordinator", "old", "seed-style", "good")
     outcome = run(coordinator.learn_from_batch())
-    assert outcome == {"status": "success", "interactions_processed": 0, "interactions_skipped": 1}
+    assert outcome == {
+        "status": "success",
+        "interactions_processed": 0,
+        "interactions_skipped": 1,
+        "interactions_retired": 0,
+    }
     assert db.get_agent_interaction(interaction_id)["feedback_learned"] is True
 
 
@@ -429,7 +435,12 @@ def test_learn_from_batch_skips_feedback_the_reward_system_cannot_score(db: Any)
     db.set_interaction_feedback(bad["interaction_id"], "unscorable")
     db.set_interaction_feedback(good["interaction_id"], "4")
     outcome = run(coordinator.learn_from_batch())
-    assert outcome == {"status": "success", "interactions_processed": 1, "interactions_skipped": 1}
+    assert outcome == {
+        "status": "success",
+        "interactions_processed": 1,
+        "interactions_skipped": 1,
+        "interactions_retired": 0,
+    }
     assert db.get_unlearned_feedback("rl_coordinator", 10) == []
     feedback_rewards = [
         row["decision_id"]
@@ -444,7 +455,12 @@ def test_learn_from_batch_reads_an_out_of_range_rating_text_as_plain_text(db: An
     result = run(coordinator.process_request("Find information on tea"))
     db.set_interaction_feedback(result["interaction_id"], "7")
     outcome = run(coordinator.learn_from_batch())
-    assert outcome == {"status": "success", "interactions_processed": 1, "interactions_skipped": 0}
+    assert outcome == {
+        "status": "success",
+        "interactions_processed": 1,
+        "interactions_skipped": 0,
+        "interactions_retired": 0,
+    }
     feedback_rows = [
         row
         for row in db.get_agent_rewards("rl_coordinator", 10)

@@ -480,14 +480,18 @@ class RLCoordinatorAgent:
         into ``agent_interactions.feedback``), oldest first, and learns each exactly
         once, also across restarts. Interactions without a stored decision, and
         feedback the reward system cannot score (a custom reward system may refuse some), cannot be
-        credited: they are marked learned, logged, and counted as skipped.
-        Returns ``{"status": "success", "interactions_processed": n, "interactions_skipped": k}``.
+        credited: they are marked learned, logged, and counted as skipped. Feedback on a
+        decision whose sub-agent was since removed (retired) is stored as a reward and
+        marked learned but teaches nothing; it is counted as skipped and in
+        ``interactions_retired``, and never blocks the feedback after it.
+        Returns ``{"status": "success", "interactions_processed": n,
+        "interactions_skipped": k, "interactions_retired": r}``.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int):
             raise TypeError(f"batch_size must be an int, not {type(batch_size).__name__}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        processed = skipped = 0
+        processed = skipped = retired = 0
         for interaction in self.db.get_unlearned_feedback(self.name, batch_size):
             decision = self._decision_or_none(interaction["decision_id"])
             if decision is not None and not self._scorable(decision, interaction):
@@ -505,11 +509,18 @@ class RLCoordinatorAgent:
                 interaction_id=interaction["id"],
                 unlearned_feedback=interaction["feedback"],
             )
-            processed += credited is not None
+            if credited is None:
+                continue  # another process learned it first
+            if decision["selected_action"] in self.rl_agent.actions:
+                processed += 1
+            else:
+                retired += 1
+                skipped += 1
         return {
             "status": "success",
             "interactions_processed": processed,
             "interactions_skipped": skipped,
+            "interactions_retired": retired,
         }
 
     def apply_expired_rewards(self, now: float | None = None) -> int:
@@ -528,7 +539,7 @@ class RLCoordinatorAgent:
             deadline, decision_id = heapq.heappop(self._pending)
             try:
                 with self._unit_of_work():
-                    # Read inside the transaction: another process may have rewarded it.
+                    # Read under the learner's lock: another process may have rewarded it.
                     decision = self._decision_or_none(decision_id)
                     if decision is None or not _is_pending(decision["reward"]):
                         continue
@@ -635,10 +646,25 @@ class RLCoordinatorAgent:
         stored = decision["reward"]
         reward_json = dict(stored) if isinstance(stored, dict) else {"initial": stored}
         now = time.time() if now is None else now
+        action = decision["selected_action"]
         if reward_json.get("status") == "defaulted":
             late = list(reward_json.get("late_rewards", []))
             late.append({"value": value, "source": source, "timestamp": now})
             reward_json["late_rewards"] = late
+            learned = False
+        elif action not in self.rl_agent.actions:
+            # A retired sub-agent: the reward is recorded, there is nothing to teach.
+            status = "defaulted" if source == "default" else "observed"
+            reward_json.update(status=status, value=value, source=source, rewarded_at=now)
+            reward_json["not_learned"] = f"sub-agent {action!r} is no longer an action"
+            logger.warning(
+                "agent %r: decision %s chose %r, which is no longer a sub-agent; its %s "
+                "reward is stored but not learned",
+                self.name,
+                decision["id"],
+                action,
+                source,
+            )
             learned = False
         else:
             self._learn(self._observation_of(decision), decision["selected_action"], value)
@@ -650,7 +676,17 @@ class RLCoordinatorAgent:
 
     @contextlib.contextmanager
     def _unit_of_work(self) -> Iterator[None]:
-        """A store transaction that reloads the learner when it fails.
+        """A store transaction, holding this learner's lock, that reloads the learner
+        when it fails.
+
+        The lock (:meth:`MemoryStore.lock_learner`) is taken first, before anything is
+        read or written. Every "already learned?" check (feedback claimed, decision
+        still pending, default already applied) reads after it: on PostgreSQL (READ
+        COMMITTED) each statement then sees what the previous holder committed, so two
+        processes cannot both find a reward unlearned and both learn it. Taking it
+        first also gives every unit one lock order (learner lock, then rows), so two
+        units never deadlock. SQLite's ``BEGIN IMMEDIATE`` and the file store's folder
+        lock already exclude other writers.
 
         The learner updates its in-memory parameters as it writes them; if the
         transaction rolls back (in the block or at commit), those parameters no
@@ -659,6 +695,8 @@ class RLCoordinatorAgent:
         self._unit_depth += 1
         try:
             with self.db.transaction():
+                if self._unit_depth == 1:
+                    self.db.lock_learner(self.name)
                 yield
         except BaseException:
             self._updates_in_unit = 0

@@ -41,6 +41,16 @@ class StoreBusyError(StoreError):
     """Another process held the store locked for longer than the configured timeout."""
 
 
+class TransactionAbortedError(StoreError):
+    """A store call inside ``transaction()`` failed because of the database or the files
+    (not because of its arguments), so the whole transaction was rolled back.
+
+    Raised by the block's end even when the caller caught the first error, so that a
+    transaction is never lost without a word; calls made in the block after the failure
+    raise it at once.
+    """
+
+
 class EncryptionKeyError(StoreError):
     """The encryption key is missing, malformed, or not the key the data was written with."""
 

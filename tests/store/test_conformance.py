@@ -409,9 +409,10 @@ def test_array_keys_round_trip_exactly(store: MemoryStore, key_name: str) -> Non
 
 # ------------------------------------------------------------------ rewards
 def test_rewards_come_back_newest_first_with_every_field(store: MemoryStore) -> None:
+    decision_id = store.save_agent_decision(AGENT, "s", "a", {}, None)
     before = time.time()
     first = store.save_agent_reward(AGENT, 1.0, {"success": 1.0})
-    second = store.save_agent_reward(AGENT, -0.5, {"latency": -0.5, "tags": ["slow"]}, 7)
+    second = store.save_agent_reward(AGENT, -0.5, {"latency": -0.5, "tags": ["slow"]}, decision_id)
     after = time.time()
     rows = store.get_agent_rewards(AGENT)
     assert_history_order(rows, [second, first])
@@ -420,7 +421,7 @@ def test_rewards_come_back_newest_first_with_every_field(store: MemoryStore) -> 
     assert newest["agent_name"] == AGENT
     assert newest["reward"] == -0.5 and type(newest["reward"]) is float
     assert newest["reward_components"] == {"latency": -0.5, "tags": ["slow"]}
-    assert newest["decision_id"] == 7
+    assert newest["decision_id"] == decision_id
     assert rows[1]["decision_id"] is None
     for row in rows:
         assert type(row["id"]) is int
@@ -459,9 +460,12 @@ def test_numpy_rewards_are_stored_as_floats(store: MemoryStore) -> None:
 
 # ------------------------------------------------------------- interactions
 def test_interactions_come_back_newest_first_with_every_field(store: MemoryStore) -> None:
+    decision_id = store.save_agent_decision(AGENT, "s", "a", {}, None)
     before = time.time()
     first = store.save_agent_interaction(AGENT, "hello", "hi")
-    second = store.save_agent_interaction(AGENT, "bug", "fixed", feedback="thanks", decision_id=3)
+    second = store.save_agent_interaction(
+        AGENT, "bug", "fixed", feedback="thanks", decision_id=decision_id
+    )
     after = time.time()
     rows = store.get_agent_interactions(AGENT)
     assert_history_order(rows, [second, first])
@@ -471,7 +475,7 @@ def test_interactions_come_back_newest_first_with_every_field(store: MemoryStore
         "fixed",
         "thanks",
     )
-    assert rows[0]["decision_id"] == 3
+    assert rows[0]["decision_id"] == decision_id
     assert rows[1]["feedback"] is None and rows[1]["decision_id"] is None
     for row in rows:
         assert row["feedback_learned"] is False
@@ -677,6 +681,25 @@ def test_unknown_decision_id_raises_lookup_error(store: MemoryStore) -> None:
         with pytest.raises(UnknownDecisionError) as caught:
             store.get_agent_decision(unknown_id)
         assert isinstance(caught.value, LookupError)
+
+
+def test_rewards_and_interactions_naming_an_unknown_decision_are_refused(
+    store: MemoryStore,
+) -> None:
+    known = store.save_agent_decision(AGENT, "s", "a", {}, None)
+    for unknown_id in (0, known + 1, 10**9):
+        with pytest.raises(UnknownDecisionError, match=str(unknown_id)):
+            store.save_agent_reward(AGENT, 1.0, {}, unknown_id)
+        with pytest.raises(UnknownDecisionError, match=str(unknown_id)):
+            store.save_agent_interaction(AGENT, "q", "r", None, unknown_id)
+        with store.transaction():
+            kept = store.save_agent_reward(AGENT, 0.5, {}, known)
+            with pytest.raises(UnknownDecisionError):
+                store.save_agent_reward(AGENT, 1.0, {}, unknown_id)
+        assert store.get_agent_reward(kept)["decision_id"] == known
+    assert store.get_agent_interactions(AGENT) == []
+    assert [row["reward"] for row in store.get_agent_rewards(AGENT)] == [0.5] * 3
+    assert store.agent_stats(AGENT)["rewards"] == 3
 
 
 def test_set_decision_reward_replaces_the_reward(store: MemoryStore) -> None:

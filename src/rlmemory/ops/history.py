@@ -165,26 +165,36 @@ def relearn(store: MemoryStore, learner: RoutingLearner, version: int) -> Relear
     Decisions after the version's decision watermark are replayed oldest first through
     ``learner.learn(Observation(state, features), selected_action, reward)``, with the
     reward recorded on the decision now (corrections included). The learner must be
-    the one stored under the agent's name and nothing else may learn for that agent
-    meanwhile (stop the coordinator first).
+    the one stored under the agent's name.
+
+    Rollback, replay and the final version are one transaction holding the learner's
+    lock (:meth:`MemoryStore.lock_learner`): other processes learning for the agent
+    wait until it ends, and two relearns run one after the other, so each decision is
+    replayed once. If anything fails nothing changes and the learner is reloaded.
     """
     agent_name = learner.name
     target = get_version(store, agent_name, version)
-    outcome = rollback(store, agent_name, version)
-    learner.reload()
-    replayed = skipped = 0
-    for decision in store.iter_agent_decisions(
-        agent_name, after_id=target.state.decision_watermark
-    ):
-        value = reward_value(decision["reward"])
-        action = decision["selected_action"]
-        if value is None or action not in learner.actions:
-            skipped += 1
-            continue
-        features = np.asarray(decision["features"] or [], dtype=np.float64)
-        learner.learn(Observation(decision["state"], features), action, value)
-        replayed += 1
-    final = checkpoint(
-        store, agent_name, f"relearned {replayed} decisions logged after version {version}"
-    )
+    try:
+        with store.transaction():
+            store.lock_learner(agent_name)
+            outcome = rollback(store, agent_name, version)
+            learner.reload()
+            replayed = skipped = 0
+            for decision in store.iter_agent_decisions(
+                agent_name, after_id=target.state.decision_watermark
+            ):
+                value = reward_value(decision["reward"])
+                action = decision["selected_action"]
+                if value is None or action not in learner.actions:
+                    skipped += 1
+                    continue
+                features = np.asarray(decision["features"] or [], dtype=np.float64)
+                learner.learn(Observation(decision["state"], features), action, value)
+                replayed += 1
+            final = checkpoint(
+                store, agent_name, f"relearned {replayed} decisions logged after version {version}"
+            )
+    except BaseException:
+        learner.reload()
+        raise
     return RelearnReport(agent_name, version, replayed, skipped, outcome.new_version, final)

@@ -173,6 +173,7 @@ def apply_state(store: MemoryStore, agent_name: str, state: AgentState) -> None:
     """
     check_agent_name(agent_name)
     with store.transaction():
+        store.lock_learner(agent_name)  # a learner's update cannot land half-way through
         if state.q_table is not None or store.get_q_table(agent_name) is not None:
             store.save_q_table(agent_name, state.q_table or {})
         if state.policy_params is not None:
@@ -217,6 +218,7 @@ def checkpoint(store: MemoryStore, agent_name: str, note: str = "") -> int:
     if not isinstance(note, str):
         raise TypeError(f"note must be a str, not {type(note).__name__}")
     with store.transaction():
+        store.lock_learner(agent_name)  # the state of one instant, not half an update
         state = capture_state(store, agent_name)
         return store.save_version(agent_name, state.to_payload(), note)
 
@@ -272,6 +274,7 @@ def rollback(store: MemoryStore, agent_name: str, version: int) -> RollbackOutco
     """
     target = get_version(store, agent_name, version)
     with store.transaction():
+        store.lock_learner(agent_name)
         saved_before = checkpoint(store, agent_name, f"auto: before rollback to version {version}")
         apply_state(store, agent_name, target.state)
         new_version = checkpoint(store, agent_name, f"rollback to version {version}")

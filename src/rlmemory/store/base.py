@@ -20,9 +20,12 @@ Contract common to every method:
   field; payloads JSON cannot encode are ``TypeError`` naming the type; an unknown id is
   ``LookupError`` (:class:`rlmemory.errors.UnknownDecisionError`,
   :class:`rlmemory.errors.UnknownInteractionError`). Nothing stored changes on error.
-* Problems with the store itself (corrupt file, newer schema) raise
-  :class:`rlmemory.errors.StoreError` subclasses naming the path or URL; one agent's
-  corrupt data never makes another agent's data unreadable.
+* Problems with the store itself (corrupt file, newer schema, a database that is down,
+  any error of the database driver) raise :class:`rlmemory.errors.StoreError`
+  subclasses naming the path or URL (password removed), never a raw driver error; one
+  agent's corrupt data never makes another agent's data unreadable. A lock held by
+  another process for longer than the store's busy timeout is
+  :class:`rlmemory.errors.StoreBusyError` on every backend.
 * Texts round-trip byte-exact; timestamps are float seconds since the epoch.
 * Histories (``get_*`` with ``limit``) return newest first; ties in timestamp are
   broken by id, so the order is the order of insertion.
@@ -206,7 +209,11 @@ class MemoryStore(abc.ABC):
         reward_components: Mapping[str, Any],
         decision_id: int | None = None,
     ) -> int:
-        """Append a reward with its components; return the new row's id."""
+        """Append a reward with its components; return the new row's id.
+
+        A ``decision_id`` that names no stored decision is
+        :class:`rlmemory.errors.UnknownDecisionError` and nothing is written.
+        """
 
     @abc.abstractmethod
     def get_agent_rewards(self, agent_name: str, limit: int = 10) -> list[Row]:
@@ -223,7 +230,11 @@ class MemoryStore(abc.ABC):
         feedback: str | None = None,
         decision_id: int | None = None,
     ) -> int:
-        """Append an interaction; return its id."""
+        """Append an interaction; return its id.
+
+        A ``decision_id`` that names no stored decision is
+        :class:`rlmemory.errors.UnknownDecisionError` and nothing is written.
+        """
 
     @abc.abstractmethod
     def get_agent_interactions(self, agent_name: str, limit: int = 10) -> list[Row]:
@@ -435,7 +446,15 @@ class MemoryStore(abc.ABC):
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """Group writes: all of them are stored when the block exits normally, none if
         it raises. Nested blocks join the outermost one. Other threads using the same
-        store object wait until the block ends."""
+        store object wait until the block ends.
+
+        A call in the block that fails on its arguments (``ValueError``, ``TypeError``,
+        ``LookupError``) writes nothing and leaves the block usable. A call that fails
+        on the store itself (a :class:`rlmemory.errors.StoreError`: a lock timeout, a
+        lost connection, an I/O error) fails the transaction: later calls in the block
+        raise :class:`rlmemory.errors.TransactionAbortedError`, and so does the end of
+        the block, even if the caller caught the first error; nothing of it is stored.
+        A transaction is never lost without an exception."""
 
     # ----------------------------------------------------------------- lifecycle
     @property

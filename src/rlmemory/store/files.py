@@ -37,6 +37,7 @@ from rlmemory.errors import (
     SchemaVersionError,
     StoreBusyError,
     StoreError,
+    TransactionAbortedError,
     UnknownDecisionError,
     UnknownInteractionError,
 )
@@ -161,6 +162,8 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._journal: UndoJournal | None = None
+        # The error (I/O, store) that failed a call inside the open transaction, if any.
+        self._transaction_lost: BaseException | None = None
         self._pending_compactions: dict[Path, tuple[Path, int, bool]] = {}
         self._names: dict[str, str] = {}
         self._totals = HistoryTotals()
@@ -215,13 +218,30 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
                 except BaseException:
                     self._file_lock.release()
                     raise
+            if self._journal is not None and self._transaction_lost is not None:
+                raise self._lost_transaction_error()
             self._depth += 1
             try:
                 yield
+            except (OSError, StoreError) as error:
+                # A call inside a transaction failed on the files themselves (not on its
+                # arguments): its writes may be half done, so the transaction is failed.
+                if self._journal is not None and self._depth > 1:
+                    self._transaction_lost = self._transaction_lost or error
+                raise
             finally:
                 self._depth -= 1
                 if self._depth == 0:
                     self._file_lock.release()
+
+    def _lost_transaction_error(self) -> TransactionAbortedError:
+        error = self._transaction_lost
+        return TransactionAbortedError(
+            f"{self.location}: a call inside this transaction failed "
+            f"({type(error).__name__}: {error}), so the transaction was rolled back and "
+            "nothing in it was stored",
+            self.location,
+        )
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -230,11 +250,15 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
                 yield  # nested blocks join the outermost one
                 return
             journal = self._journal = UndoJournal(self._base)
+            self._transaction_lost = None
             try:
                 yield
+                if self._transaction_lost is not None:
+                    raise self._lost_transaction_error()
                 journal.commit()
             except BaseException:
                 self._journal = None
+                self._transaction_lost = None
                 self._pending_compactions.clear()
                 self._totals.clear()
                 self._folded.clear()
@@ -674,7 +698,16 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             decision_id=optional_id(decision_id, "decision_id"),
             timestamp=now(),
         )
-        return self._append_row("rewards", agent_name, REWARDS_FILE, body)
+        with self._locked():
+            self._check_decision_exists(decision_id)
+            return self._append_row("rewards", agent_name, REWARDS_FILE, body)
+
+    def _check_decision_exists(self, decision_id: int | None) -> None:
+        """Refuse a reward or interaction naming a decision the store does not have."""
+        if decision_id is not None:
+            _, row = self._find_row("decisions", DECISIONS_FILE, decision_id)
+            if row is None:
+                raise UnknownDecisionError(decision_id)
 
     def get_agent_rewards(self, agent_name: str, limit: int = 10) -> list[Row]:
         check_name(agent_name)
@@ -702,7 +735,9 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             learned_feedback=b"null",
             timestamp=now(),
         )
-        return self._append_row("interactions", agent_name, INTERACTIONS_FILE, body)
+        with self._locked():
+            self._check_decision_exists(decision_id)
+            return self._append_row("interactions", agent_name, INTERACTIONS_FILE, body)
 
     def get_agent_interactions(self, agent_name: str, limit: int = 10) -> list[Row]:
         check_name(agent_name)

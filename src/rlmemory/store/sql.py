@@ -28,6 +28,7 @@ import os
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -41,6 +42,7 @@ from rlmemory.errors import (
     SchemaVersionError,
     StoreBusyError,
     StoreError,
+    TransactionAbortedError,
     UnknownDecisionError,
     UnknownInteractionError,
 )
@@ -64,7 +66,12 @@ from rlmemory.store._validation import (
     to_json,
 )
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, QTable, Row
-from rlmemory.store.sql_dialect import classify_error, driver_sql_for
+from rlmemory.store.sql_dialect import (
+    classify_error,
+    driver_sql_for,
+    is_driver_error,
+    postgres_session_options,
+)
 from rlmemory.store.sql_ops import SqlOperations
 
 T = TypeVar("T")
@@ -170,6 +177,8 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         self._lock = threading.RLock()
         self._depth = 0
         self._savepoints = 0
+        # The driver error that made the open transaction unusable, if one did.
+        self._transaction_lost: BaseException | None = None
         self._closed = False
         self._registered_q_agents: set[str] = set()
         self._queries: dict[str, tuple[str, Any]] = {}
@@ -185,7 +194,9 @@ class MemoryDatabase(SqlOperations, MemoryStore):
     # ------------------------------------------------------------------ opening
     def _create_engine(self) -> sa.Engine:
         if self._sqlite_path is None:
-            return sa.create_engine(self._url, poolclass=NullPool)
+            return sa.create_engine(
+                self._url, poolclass=NullPool, connect_args=self._postgres_connect_args()
+            )
         memory = self._sqlite_path == ":memory:"
         engine = sa.create_engine(
             self._url,
@@ -213,6 +224,18 @@ class MemoryDatabase(SqlOperations, MemoryStore):
             cursor.close()
 
         return engine
+
+    def _postgres_connect_args(self) -> dict[str, Any]:
+        """Session settings that bound every wait by ``busy_timeout`` (see sql_dialect)."""
+        options = postgres_session_options(self._busy_timeout)
+        given = self._url.query.get("options")
+        if given:
+            options = f"{given} {options}"  # the URL's own options come first; ours win
+        connect_args: dict[str, Any] = {"options": options}
+        if "connect_timeout" not in self._url.query:
+            # An unreachable host must not hang a call for the OS's TCP timeout.
+            connect_args["connect_timeout"] = max(2, math.ceil(self._busy_timeout))
+        return connect_args
 
     def _prepare_schema(self) -> int:
         with self._engine.connect() as connection:
@@ -312,9 +335,14 @@ class MemoryDatabase(SqlOperations, MemoryStore):
             try:
                 return attempt()
             except Exception as error:
+                if isinstance(error, StoreError) or not is_driver_error(error):
+                    raise  # already typed, or a caller's own error (validation, lookups)
                 kind = classify_error(error)
                 if kind == "unavailable" and self._can_reopen():
-                    self._reopen()
+                    try:
+                        self._reopen()
+                    except Exception as reopen_error:
+                        raise self._unavailable(reopen_error) from reopen_error
                     if idempotent and not reopened:
                         reopened = True
                         continue
@@ -325,20 +353,33 @@ class MemoryDatabase(SqlOperations, MemoryStore):
                         self.location,
                     ) from error
                 if kind == "unavailable":
+                    raise self._unavailable(error) from error
+                if kind is None:
                     raise StoreError(
-                        f"cannot use {self.location}: {getattr(error, 'orig', error)}",
+                        f"{self.location} refused the operation: {_driver_message(error)}",
                         self.location,
                     ) from error
-                if kind not in ("busy", "retry") or not retry:
-                    raise
-                if time.monotonic() + delay > deadline:
-                    raise StoreBusyError(
-                        f"{self.location} stayed locked by another process for more than "
-                        f"{self._busy_timeout:g} s (busy_timeout)",
-                        self.location,
-                    ) from error
+                if not retry or time.monotonic() + delay > deadline:
+                    raise self._busy(error) from error
                 time.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 0.05)
+
+    def _unavailable(self, error: BaseException) -> StoreError:
+        return StoreError(f"cannot use {self.location}: {_driver_message(error)}", self.location)
+
+    def _busy(self, error: BaseException) -> StoreBusyError:
+        if classify_error(error) == "retry":
+            return StoreBusyError(
+                f"{self.location}: the transaction lost a race with another process "
+                f"(deadlock or serialization failure) and was not applied; run it again: "
+                f"{_driver_message(error)}",
+                self.location,
+            )
+        return StoreBusyError(
+            f"{self.location} stayed locked by another process for more than "
+            f"{self._busy_timeout:g} s (busy_timeout)",
+            self.location,
+        )
 
     def _rollback(self) -> None:
         self._registered_q_agents.clear()
@@ -356,8 +397,10 @@ class MemoryDatabase(SqlOperations, MemoryStore):
 
     def _reopen(self) -> None:
         """Replace a held connection the server dropped (restart, idle timeout, kill)."""
-        with contextlib.suppress(Exception):
-            self._pool_connection.invalidate()
+        if getattr(self._pool_connection, "is_valid", False):  # not invalidated already
+            with contextlib.suppress(Exception), warnings.catch_warnings():
+                warnings.simplefilter("ignore", sa.exc.SAWarning)
+                self._pool_connection.invalidate()
         self._connect()
 
     def _begin(self, statement: str) -> Any:
@@ -380,7 +423,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         with self._lock:
             self._live_cursor()
             if self._depth:
-                return self._with_retry(lambda: work(self._cursor), retry=False)
+                return self._in_transaction(work)
             if not atomic:
                 return self._with_retry(lambda: work(self._cursor), idempotent=not write)
             begin = self._sql.begin_write if write else self._sql.begin_read
@@ -396,6 +439,69 @@ class MemoryDatabase(SqlOperations, MemoryStore):
                 return result
 
             return self._with_retry(attempt, idempotent=not write)
+
+    def _in_transaction(self, work: Callable[[Any], T]) -> T:
+        """Run one store call inside the open transaction.
+
+        A call that fails because of the database (a lock timeout, a lost connection, a
+        value the server refuses) raises a typed :class:`StoreError` and fails the
+        whole transaction: PostgreSQL has already aborted it, and would turn the COMMIT
+        into a silent ROLLBACK. Later calls in the block raise at once, and the block
+        raises :class:`TransactionAbortedError` when it ends, even if the caller
+        swallowed the error. Argument errors (``ValueError``, ``TypeError``,
+        ``LookupError``) are found before anything is sent and leave the transaction
+        usable. (A savepoint per call would keep the transaction usable instead, but
+        doubles the round trips of a learning step on PostgreSQL: see
+        ``docs/reliability.md``.)
+        """
+        if self._transaction_lost is not None:
+            raise self._lost_transaction_error()
+        try:
+            return self._with_retry(lambda: work(self._cursor), retry=False)
+        except StoreError as error:
+            cause = error.__cause__
+            if self._transaction_lost is None and cause is not None and is_driver_error(cause):
+                self._transaction_lost = cause
+            raise
+
+    def _sql_script(self, cursor: Any, *statements: str) -> None:
+        """Run parameterless statements; in one round trip where the driver allows it."""
+        if self._dialect_name == "postgresql":
+            cursor.execute("; ".join(statements))
+        else:
+            for statement in statements:
+                cursor.execute(statement)
+
+    def _lost_transaction_error(self) -> TransactionAbortedError:
+        error = self._transaction_lost
+        cause = _driver_message(error) if error is not None else "unknown cause"
+        return TransactionAbortedError(
+            f"{self.location}: a call inside this transaction failed ({cause}), so the "
+            "transaction was rolled back and nothing in it was stored",
+            self.location,
+        )
+
+    def _commit(self, cursor: Any) -> None:
+        """COMMIT the open transaction; a failure is a typed error, never silent."""
+        if self._transaction_lost is not None:
+            raise self._lost_transaction_error()
+        if self._dialect_name == "postgresql" and self._dbapi.info.transaction_status == 3:
+            # INERROR: a statement failed and was swallowed outside the store's calls.
+            raise TransactionAbortedError(
+                f"{self.location}: the transaction was aborted by the server, so it was "
+                "rolled back and nothing in it was stored",
+                self.location,
+            )
+        try:
+            cursor.execute("COMMIT")
+        except Exception as error:
+            if classify_error(error) == "unavailable":
+                raise self._unavailable(error) from error
+            raise StoreError(
+                f"{self.location}: COMMIT failed and nothing in the transaction was stored: "
+                f"{_driver_message(error)}",
+                self.location,
+            ) from error
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -418,30 +524,46 @@ class MemoryDatabase(SqlOperations, MemoryStore):
             if self._depth == 0:
                 cursor = self._with_retry(lambda: self._begin(self._sql.begin_write))
                 self._depth = 1
+                self._transaction_lost = None
                 try:
                     yield
-                    cursor.execute("COMMIT")
+                    self._commit(cursor)
                 except BaseException:
                     self._rollback()
                     raise
                 finally:
                     self._depth = 0
+                    self._transaction_lost = None
                 return
+            if self._transaction_lost is not None:
+                raise self._lost_transaction_error()
             self._savepoints += 1
             name = f"rlmemory_{self._savepoints}"
-            cursor.execute(f"SAVEPOINT {name}")
+            self._with_retry(lambda: cursor.execute(f"SAVEPOINT {name}"), retry=False)
             self._depth += 1
             try:
                 yield
             except BaseException:
-                cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                cursor.execute(f"RELEASE SAVEPOINT {name}")
+                self._end_savepoint(cursor, f"ROLLBACK TO SAVEPOINT {name}", name)
                 self._registered_q_agents.clear()
                 raise
             else:
-                cursor.execute(f"RELEASE SAVEPOINT {name}")
+                self._end_savepoint(cursor, None, name)
             finally:
                 self._depth -= 1
+
+    def _end_savepoint(self, cursor: Any, rollback: str | None, name: str) -> None:
+        """Roll back (when ``rollback`` is given) and release a block's savepoint.
+
+        If the server cannot, the transaction is lost: it is marked so and the error
+        is raised typed (the caller's own exception, if any, is chained to it).
+        """
+        statements = ([rollback] if rollback else []) + [f"RELEASE SAVEPOINT {name}"]
+        try:
+            self._sql_script(cursor, *statements)
+        except Exception as error:
+            self._transaction_lost = error
+            raise self._lost_transaction_error() from error
 
     # ------------------------------------------------------------ cold queries
     def _query(self, name: str, build: Callable[[], sa.Executable]) -> tuple[str, Any]:
@@ -552,9 +674,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
             return  # SQLite: BEGIN IMMEDIATE already excludes every other writer
         with self._lock:
             if self._depth:
-                self._with_retry(
-                    lambda: self._cursor.execute(statement, (agent_name,)), retry=False
-                )
+                self._run(lambda cursor: cursor.execute(statement, (agent_name,)))
 
     def get_q_table(self, agent_name: str) -> QTable | None:
         agent_name = _name(agent_name)
@@ -988,15 +1108,25 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         reward = check_finite(reward, "reward")
         check_mapping(reward_components, "reward_components")
         components = to_json(reward_components, "reward_components")
-        if decision_id is not None:
+        if decision_id is None:
+            values = (agent_name, reward, components, time.time(), None)
+            statement = self._sql.insert_reward
+        else:
             decision_id = check_id(decision_id, "decision_id")
-        values = (agent_name, reward, components, time.time(), decision_id)
-        return self._run(lambda cursor: self._returned_id(cursor, self._sql.insert_reward, values))
+            values = (agent_name, reward, components, time.time(), decision_id)
+            statement = self._sql.insert_decision_reward
+        return self._run(lambda cursor: self._returned_id(cursor, statement, values, decision_id))
 
     @staticmethod
-    def _returned_id(cursor: Any, statement: str, values: tuple[Any, ...]) -> int:
+    def _returned_id(
+        cursor: Any, statement: str, values: tuple[Any, ...], decision_id: int | None = None
+    ) -> int:
+        """Run an INSERT ... RETURNING id; no row back means the decision does not exist."""
         cursor.execute(statement, values)
-        ((row_id,),) = cursor.fetchall()
+        rows = cursor.fetchall()
+        if not rows:
+            raise UnknownDecisionError(decision_id)
+        ((row_id,),) = rows
         return int(row_id)
 
     def get_agent_rewards(self, agent_name: str, limit: int = 10) -> list[Row]:
@@ -1061,12 +1191,12 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         response = self._seal_text(_text(response, "response"))
         if feedback is not None:
             feedback = self._seal_text(_text(feedback, "feedback"))
+        statement = self._sql.insert_interaction
         if decision_id is not None:
             decision_id = check_id(decision_id, "decision_id")
+            statement = self._sql.insert_decision_interaction
         values = (agent_name, request, response, feedback, time.time(), decision_id)
-        return self._run(
-            lambda cursor: self._returned_id(cursor, self._sql.insert_interaction, values)
-        )
+        return self._run(lambda cursor: self._returned_id(cursor, statement, values, decision_id))
 
     _INTERACTION_COLUMNS = (
         "id",
@@ -1534,6 +1664,17 @@ def _abandon_inherited(*objects: Any) -> None:
                 os.dup2(devnull, pgconn.socket)
                 os.close(devnull)
     _INHERITED_CONNECTIONS.extend(objects)
+
+
+def _driver_message(error: BaseException) -> str:
+    """The driver's own message of ``error``, on one line (no SQL, no parameters)."""
+    original = getattr(error, "orig", None) or error
+    first_line = (str(original).strip().splitlines() or [""])[0]
+    return f"{type(original).__name__}: {first_line}" if first_line else type(original).__name__
+
+
+def _reraise(error: BaseException) -> Any:
+    raise error
 
 
 def _features(features: Any) -> list[float]:

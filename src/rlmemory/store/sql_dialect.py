@@ -74,6 +74,15 @@ _STATEMENTS = {
         "timestamp, propensity, features, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
         "(SELECT MAX(version) FROM agent_versions WHERE agent_name = ?)) RETURNING id"
     ),
+    # With a decision id: insert only if that decision exists (no row back: unknown id).
+    "insert_decision_reward": (
+        "INSERT INTO agent_rewards (agent_name, reward, reward_components, timestamp, "
+        "decision_id) SELECT ?, ?, ?, ?, id FROM agent_decisions WHERE id = ? RETURNING id"
+    ),
+    "insert_decision_interaction": (
+        "INSERT INTO agent_interactions (agent_name, request, response, feedback, timestamp, "
+        "decision_id) SELECT ?, ?, ?, ?, ?, id FROM agent_decisions WHERE id = ? RETURNING id"
+    ),
     "update_decision_reward": "UPDATE agent_decisions SET reward = ? WHERE id = ?",
     "mark_feedback_learned": (
         "UPDATE agent_interactions SET learned_feedback = feedback WHERE id = ?"
@@ -100,6 +109,8 @@ class DriverSQL:
     select_learner_steps: str
     insert_reward: str
     insert_interaction: str
+    insert_decision_reward: str
+    insert_decision_interaction: str
     insert_decision: str
     update_decision_reward: str
     mark_feedback_learned: str
@@ -133,8 +144,12 @@ _SQLITE_NOTADB = 26
 
 # PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock detected.
 _POSTGRES_RETRY_STATES = {"40001", "40P01"}
-# Connection exceptions (class 08) and server shutdowns: the session is gone.
-_POSTGRES_GONE_STATES = {"57P01", "57P02", "57P03"}
+# lock_timeout (lock_not_available) and statement_timeout (query_canceled): the store's
+# busy_timeout passed while another session held what this one needed.
+_POSTGRES_BUSY_STATES = {"55P03", "57014"}
+# Connection exceptions (class 08), server shutdowns, and a session the server ended for
+# idling in a transaction longer than idle_in_transaction_session_timeout: it is gone.
+_POSTGRES_GONE_STATES = {"57P01", "57P02", "57P03", "25P03"}
 
 
 def classify_error(error: BaseException) -> ErrorKind | None:
@@ -166,8 +181,38 @@ def classify_error(error: BaseException) -> ErrorKind | None:
     sqlstate = getattr(original, "sqlstate", None)
     if sqlstate in _POSTGRES_RETRY_STATES:
         return "retry"
+    if sqlstate in _POSTGRES_BUSY_STATES:
+        return "busy"
     if sqlstate is not None and (sqlstate.startswith("08") or sqlstate in _POSTGRES_GONE_STATES):
         return "unavailable"
-    if sqlstate is None and type(original).__name__ == "OperationalError":
-        return "unavailable"  # psycopg: connection lost or never made
+    if sqlstate is None and type(original).__name__ in ("OperationalError", "InterfaceError"):
+        return "unavailable"  # psycopg: connection lost, closed, or never made
     return None
+
+
+def is_driver_error(error: BaseException) -> bool:
+    """Whether ``error`` comes from the database driver (sqlite3, psycopg) or SQLAlchemy.
+
+    >>> is_driver_error(sqlite3.IntegrityError("UNIQUE constraint failed"))
+    True
+    >>> is_driver_error(ValueError("x"))
+    False
+    """
+    original = getattr(error, "orig", None) or error
+    module = type(original).__module__ or ""
+    return isinstance(original, sqlite3.Error) or module.split(".")[0] in ("psycopg", "sqlalchemy")
+
+
+def postgres_session_options(busy_timeout: float) -> str:
+    """The libpq ``options`` that make a PostgreSQL session honour ``busy_timeout`` seconds.
+
+    ``lock_timeout``: a statement waiting for a lock (a row, a learner's advisory lock)
+    gives up after ``busy_timeout``, like SQLite's busy handler. A session idle inside a
+    transaction for longer (a frozen or stopped process holding locks) is ended by the
+    server, so it cannot block the others forever.
+
+    >>> postgres_session_options(2.5)
+    '-c lock_timeout=2500 -c idle_in_transaction_session_timeout=2500'
+    """
+    milliseconds = max(1, int(busy_timeout * 1000))
+    return f"-c lock_timeout={milliseconds} -c idle_in_transaction_session_timeout={milliseconds}"

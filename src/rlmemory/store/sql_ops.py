@@ -483,13 +483,19 @@ class SqlOperations(SealedValues):
             )
             self._with_retry(lambda: cursor.execute(begin))  # type: ignore[attr-defined]
             self._depth = 1  # type: ignore[attr-defined]
+            self._transaction_lost = None  # type: ignore[attr-defined]
             try:
                 if self._dialect_name == "sqlite":
                     # A deferred transaction takes its snapshot at the first read.
                     cursor.execute("SELECT count(*) FROM rlmemory_meta").fetchall()
+                else:
+                    # A read-only snapshot blocks no writer: it may idle while the caller
+                    # writes the archive, longer than busy_timeout allows a writer to idle.
+                    cursor.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
                 yield lambda name: self._dump_table(cursor, name)
             finally:
                 self._depth = 0  # type: ignore[attr-defined]
+                self._transaction_lost = None  # type: ignore[attr-defined]
                 self._rollback()  # type: ignore[attr-defined]
 
     def _backup_table(self, name: str) -> sa.Table:
