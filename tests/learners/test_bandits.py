@@ -343,7 +343,7 @@ def test_learners_follow_the_routing_protocol(learner_class, options):
         ([1.0, 2.0, 3.0], "code", 1.0, "length 3"),
         ([1.0, float("nan")], "code", 1.0, "NaN"),
         ([1.0, 2.0], "painter", 1.0, "unknown action 'painter'"),
-        ([1.0, 2.0], "code", float("nan"), "reward must be finite"),
+        ([1.0, 2.0], "code", float("nan"), "reward must be a finite number"),
         ([1.0, 2.0], "code", "good", "reward must be a real number"),
         ([[1.0, 2.0]], "code", 1.0, "1-D"),
     ],

@@ -94,7 +94,7 @@ def test_a_rolled_back_transaction_caches_nothing(make_store: Any) -> None:
         assert store.get_feature_vectors("emb", [key("a")]) == {}
 
 
-def test_a_version_3_sqlite_database_gains_the_cache_and_keeps_its_data(tmp_path: Any) -> None:
+def test_a_version_4_sqlite_database_gains_the_cache_and_keeps_its_data(tmp_path: Any) -> None:
     """SQLite only: the step is one dialect-independent CREATE TABLE; the PostgreSQL
     upgrade from version 1 (tests/ops/test_schema_v2.py) runs through it too."""
     import sqlite3
@@ -107,11 +107,11 @@ def test_a_version_3_sqlite_database_gains_the_cache_and_keeps_its_data(tmp_path
         store.save_agent_reward("router", 0.5, {})
     connection = sqlite3.connect(path)
     connection.execute("DROP TABLE feature_cache")
-    connection.execute("UPDATE rlmemory_meta SET value = '3' WHERE key = 'schema_version'")
+    connection.execute("UPDATE rlmemory_meta SET value = '4' WHERE key = 'schema_version'")
     connection.commit()
     connection.close()
     with MemoryDatabase(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION == 5
         assert store.get_agent_rewards("router")[0]["reward"] == 0.5
         store.save_feature_vectors("emb", {key("a"): np.array([1.0])})
         assert store.count_feature_vectors("emb") == 1

@@ -2,6 +2,8 @@
 
 * :mod:`rlmemory.features.states` -- bounded state keys and short vectors from a request
   (:class:`OfflineStateExtractor`, :class:`LLMStateExtractor`, :func:`make_state_extractor`).
+* :mod:`rlmemory.features.dicts` -- :class:`DictFeaturizer`, nested feature dictionaries
+  (Personalizer's ``contextFeatures``) hashed into a fixed-length vector.
 * :mod:`rlmemory.features.hashing` -- :func:`stable_hash`, the process-independent hash
   every hashed feature uses.
 * :mod:`rlmemory.features.text` -- :class:`TextFeaturizer`, hashed words of a request.
@@ -13,6 +15,7 @@
 Every public name is importable from ``rlmemory.features`` itself.
 """
 
+from rlmemory.features.dicts import DictFeaturizer
 from rlmemory.features.embeddings import EmbeddingFeaturizer
 from rlmemory.features.hashing import stable_hash
 from rlmemory.features.sparse import SparseVector
@@ -28,6 +31,7 @@ from rlmemory.features.text import TextFeaturizer
 
 __all__ = [
     "OTHER_INTENT",
+    "DictFeaturizer",
     "EmbeddingFeaturizer",
     "LLMStateExtractor",
     "OfflineStateExtractor",

@@ -58,6 +58,7 @@ from rlmemory.features import OfflineStateExtractor
 from rlmemory.learners._sampling import (
     check_action_name,
     check_actions,
+    check_feature_values,
     check_known_action,
     check_rate,
     check_reward,
@@ -316,9 +317,7 @@ class PolicyGradientAgent:
                 f"features must have shape ({self.feature_dimension},) (the state extractor's "
                 f"dimension), got {vector.shape}"
             )
-        if not np.all(np.isfinite(vector)):
-            raise ValueError("features contain NaN or infinity")
-        return vector
+        return check_feature_values(vector)
 
     def _with_step(
         self, state: _PolicyState, features: object, action: str, reward: float
