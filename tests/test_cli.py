@@ -242,7 +242,7 @@ def test_missing_backups_are_one_line_errors_and_restore_creates_no_target(
     assert_one_line_error(invoke("verify", str(tmp_path / "missing.tar")), "missing.tar")
     target = tmp_path / "r.db"
     result = invoke("restore", str(tmp_path / "missing.tar"), "--db", str(target))
-    assert_one_line_error(result, "no backup at")
+    assert_one_line_error(result, "does not exist")
     assert files_in(tmp_path) == set()
 
 

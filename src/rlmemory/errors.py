@@ -59,6 +59,14 @@ class TransactionAbortedError(StoreError):
     """
 
 
+class FileAccessError(StoreError):
+    """A backup, restore or export file cannot be found, read or written.
+
+    ``location`` is that file; the message says which and why (missing, a folder,
+    permission denied, another backup to it running).
+    """
+
+
 class EncryptionKeyError(StoreError):
     """The encryption key is missing, malformed, or not the key the data was written with."""
 

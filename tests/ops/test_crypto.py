@@ -122,7 +122,7 @@ def test_reveal_without_key_refuses_encrypted_values():
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        ("", "decodes to 0 bytes"),
+        ("", "is empty"),
         ("not base64 at all!", "not urlsafe base64"),
         (base64.urlsafe_b64encode(b"k" * 16).decode(), "decodes to 16 bytes"),
         (b"\xff" * 7, "got 7 bytes"),
@@ -181,3 +181,28 @@ def test_key_sources_in_order_argument_env_keyfile_env_keyfile(tmp_path):
 def test_malformed_env_key_is_an_error_not_silently_unencrypted():
     with pytest.raises(EncryptionKeyError, match=r"\$RLMEMORY_KEY"):
         resolve_key(environ={"RLMEMORY_KEY": "short"})
+
+
+@pytest.mark.parametrize("variable", ["RLMEMORY_KEY", "RLMEMORY_KEY_FILE"])
+def test_a_key_variable_set_but_empty_is_an_error_not_an_unencrypted_store(
+    variable, tmp_path, monkeypatch
+):
+    from rlmemory.store import open_store
+
+    with pytest.raises(EncryptionKeyError, match=rf"\${variable} is set but empty"):
+        resolve_key(environ={variable: ""})
+    monkeypatch.setenv(variable, "")
+    for location in (str(tmp_path / "memory.db"), "files://" + str(tmp_path / "memory")):
+        with pytest.raises(EncryptionKeyError, match="set but empty"):
+            open_store(location)
+    assert not (tmp_path / "memory.db").exists()
+
+
+def test_an_empty_key_argument_or_key_file_is_an_error(tmp_path):
+    with pytest.raises(EncryptionKeyError, match="encryption_key is empty"):
+        resolve_key("", environ={})
+    empty = tmp_path / "empty.key"
+    empty.write_text("")
+    empty.chmod(0o600)
+    with pytest.raises(EncryptionKeyError, match="is empty"):
+        resolve_key(key_file=empty, environ={})

@@ -57,7 +57,8 @@ __all__ = [
 PolicyFileOption = typer.Option(
     None,
     "--policy",
-    help='JSON policy: {"default": {...}, "agents": {"name": {...}}} or one policy for all.',
+    help='Policy file, or inline JSON: {"default": {...}, "agents": {"name": {...}}} or one '
+    "policy for all.",
 )
 KeyFileArgument = typer.Argument(..., help="Key file to create (mode 0600).")
 NewKeyFileOption = typer.Option(..., "--new-key-file", help="Key file of the new key.")
@@ -259,13 +260,18 @@ def _policy_from_options(
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     if policy_file is not None:
+        text = str(policy_file)
         try:
-            loaded = json.loads(policy_file.read_text(encoding="utf-8"))
+            if not text.lstrip().startswith("{"):  # a file name, not inline JSON
+                text = policy_file.read_text(encoding="utf-8")
+            loaded = json.loads(text)
         except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read policy file {policy_file}: {error}") from None
+            raise ValueError(f"cannot read policy {policy_file}: {error}") from None
         if not isinstance(loaded, dict):
-            raise ValueError(f"policy file {policy_file} must hold a JSON object")
+            raise ValueError(f"policy {policy_file} must be a JSON object")
         spec = loaded
+        for name in ("", *spec.get("agents", {})):  # every agent's rules, before the store
+            retention.RetentionPolicy.from_mapping(retention.policy_spec_for(spec, name))
     overrides = {
         "max_age_days": max_age_days,
         "max_rows": max_rows,
@@ -281,13 +287,7 @@ def _policy_from_options(
 
 
 def _policy_for(agent: str, options: dict[str, Any]) -> retention.RetentionPolicy:
-    spec = options["file"]
-    per_agent = "agents" in spec or "default" in spec
-    base = (
-        dict(spec.get("agents", {}).get(agent, spec.get("default", {})))
-        if per_agent
-        else dict(spec)
-    )
+    base = retention.policy_spec_for(options["file"], agent)
     base.update(options["overrides"])
     if options["versions"]:
         base["versions"] = {**base.get("versions", {}), **options["versions"]}
@@ -429,8 +429,7 @@ def restore_command(
     """
     location = resolve_db(db)
     with reported_errors():
-        if not path.is_file():
-            raise FileNotFoundError(f"no backup at {path}")
+        backups.backup_kind(path)  # a missing backup must not create an empty store first
         new_target = not store_exists(location)
         try:
             with opened_store(location, create=True) as store, progress_bar("restoring") as advance:

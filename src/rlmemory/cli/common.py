@@ -34,6 +34,7 @@ from rich.table import Table
 
 from rlmemory.errors import StoreError
 from rlmemory.store import MemoryStore, open_store
+from rlmemory.store.locations import mask_credentials
 
 #: ``markup=False``: agent names, states and messages are printed as they are, even
 #: with brackets in them; the few styled words ask for markup explicitly.
@@ -137,7 +138,8 @@ def report_and_exit(error: BaseException) -> typer.Exit:
             "set RLMEMORY_DEBUG=1 for the traceback)"
         )
     # Drivers' messages can span lines (psycopg adds a hint); one line is the promise.
-    message = " ".join(message.split())
+    # Library messages name locations already masked; a driver's text might not be.
+    message = mask_credentials(" ".join(message.split()))
     error_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(1)
 

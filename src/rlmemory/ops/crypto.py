@@ -90,6 +90,8 @@ def parse_key(key: bytes | str, source: str = "encryption_key") -> bytes:
     else:
         raise EncryptionKeyError(f"{source} must be bytes or str, not {type(key).__name__}")
     text = text.strip()
+    if not text:
+        raise EncryptionKeyError(f"{source} is empty; an AES-256 key is {KEY_BYTES} bytes")
     try:
         padded = text + "=" * (-len(text) % 4)
         raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
@@ -172,7 +174,8 @@ def resolve_key(
     """Find the key: argument, then ``$RLMEMORY_KEY``, ``key_file``, ``$RLMEMORY_KEY_FILE``.
 
     Returns the raw key, or ``None`` when no source gives one (the store is then
-    unencrypted). A source that is present but malformed is an error, never skipped.
+    unencrypted). A source that is present but empty or malformed is an
+    :class:`~rlmemory.errors.EncryptionKeyError`, never skipped.
 
     >>> resolve_key(environ={}) is None
     True
@@ -185,13 +188,31 @@ def resolve_key(
         if isinstance(encryption_key, os.PathLike):
             return read_key_file(encryption_key)
         return parse_key(encryption_key, "encryption_key")
-    if env.get(ENV_KEY):
-        return parse_key(env[ENV_KEY], f"${ENV_KEY}")
+    if ENV_KEY in env:
+        return parse_key(_present(env[ENV_KEY], f"${ENV_KEY}"), f"${ENV_KEY}")
     if key_file is not None:
-        return read_key_file(key_file)
-    if env.get(ENV_KEY_FILE):
-        return read_key_file(env[ENV_KEY_FILE])
+        return read_key_file(_present(os.fspath(key_file), "key_file"))
+    if ENV_KEY_FILE in env:
+        return read_key_file(_present(env[ENV_KEY_FILE], f"${ENV_KEY_FILE}"))
     return None
+
+
+def _present(value: str, source: str) -> str:
+    """``value`` unless it is empty: a key source that is set but empty is a mistake.
+
+    Treating ``RLMEMORY_KEY=""`` as "no key" would create or write an unencrypted store
+    where the user asked for encryption.
+
+    >>> _present("", "$RLMEMORY_KEY")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    rlmemory.errors.EncryptionKeyError: $RLMEMORY_KEY is set but empty; ...
+    """
+    if not value.strip():
+        raise EncryptionKeyError(
+            f"{source} is set but empty; give a key (`rlmemory keys new PATH` creates one) "
+            "or unset it to use the store unencrypted"
+        )
+    return value
 
 
 def is_encrypted_text(value: object) -> bool:

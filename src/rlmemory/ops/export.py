@@ -5,7 +5,9 @@ Rows come oldest first with a fixed set of columns per table (an agent with no r
 still gives a file with a header). Nested values (reward components, Q-values,
 features) stay nested in JSON Lines and DataFrames; in CSV they are JSON text; in
 Parquet features are a list of doubles and the other nested values JSON text. Files
-are written to a temporary name and renamed, so a failed export leaves no half file.
+are written to a temporary name and renamed, so a failed export leaves no half file;
+an output that is a folder or cannot be written is a
+:class:`~rlmemory.errors.FileAccessError` naming it.
 
 pandas and pyarrow are optional (the ``export`` extra) and imported only for Parquet
 and :func:`to_dataframe`.
@@ -27,6 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from rlmemory.errors import FileAccessError
 from rlmemory.ops.progress import ProgressCallback, counted
 from rlmemory.store._validation import check_agent_name
 from rlmemory.store.base import MemoryStore, Row
@@ -117,9 +120,16 @@ def export_agent(
     """
     check_table(table)
     writer = _WRITERS[check_format(file_format)]
+    target = Path(out)
+    if target.is_dir():
+        raise FileAccessError(
+            f"cannot export to {target}: it is a folder; give a file name such as "
+            f"{target / f'{agent_name}-{table}.{file_format}'}",
+            str(target),
+        )
     total = store.agent_stats(agent_name).get(table) or 0
     rows = counted(iter_rows(store, agent_name, table), progress, total=int(total))
-    return _atomic_write(Path(out), lambda path: writer(path, table, rows))
+    return _atomic_write(target, lambda path: writer(path, table, rows))
 
 
 def to_dataframe(store: MemoryStore, agent_name: str, table: str) -> Any:
@@ -134,14 +144,23 @@ def to_dataframe(store: MemoryStore, agent_name: str, table: str) -> Any:
 
 # ------------------------------------------------------------------- writers
 def _atomic_write(target: Path, write: Callable[[Path], int]) -> int:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as error:
+        raise FileAccessError(
+            f"cannot export to {target}: {error.strerror or error}", str(target)
+        ) from None
     os.close(descriptor)
     try:
         count = write(Path(temporary))
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise FileAccessError(
+                f"cannot export to {target}: {error.strerror or error}", str(target)
+            ) from None
         raise
     return count
 

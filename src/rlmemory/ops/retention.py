@@ -136,9 +136,52 @@ class RetentionPolicy:
         )
 
 
+def policy_spec_for(document: Mapping[str, Any], agent_name: str) -> dict[str, Any]:
+    """The policy mapping that applies to ``agent_name`` in a policy document.
+
+    A document is either one policy for every agent, or ``{"default": {...}, "agents":
+    {"name": {...}}}``. Every part that should be an object and is not is a
+    ``ValueError`` naming where it is, so a typo in a policy file reads as one line.
+
+    >>> policy_spec_for({"default": {"max_rows": 5}, "agents": {"a": {"max_rows": 9}}}, "b")
+    {'max_rows': 5}
+    >>> policy_spec_for({"agents": {"a": 5}}, "a")
+    Traceback (most recent call last):
+    ValueError: policy agents.a must be an object of retention rules, not int (5)
+    """
+    if not isinstance(document, Mapping):
+        raise ValueError(f"a policy must be a JSON object, not {type(document).__name__}")
+    if "agents" not in document and "default" not in document:
+        return dict(document)
+    extra = sorted(set(document) - {"agents", "default"})
+    if extra:
+        raise ValueError(
+            f"a policy with 'agents' or 'default' has no other keys; found {extra} "
+            "(put them under 'default')"
+        )
+    agents = document.get("agents", {})
+    if not isinstance(agents, Mapping):
+        raise ValueError(f"policy agents must be an object of agent names, not {_shown(agents)}")
+    for name, spec in agents.items():
+        if not isinstance(spec, Mapping):
+            raise ValueError(
+                f"policy agents.{name} must be an object of retention rules, not {_shown(spec)}"
+            )
+    default = document.get("default", {})
+    if not isinstance(default, Mapping):
+        raise ValueError(
+            f"policy default must be an object of retention rules, not {_shown(default)}"
+        )
+    return dict(agents.get(agent_name, default))
+
+
+def _shown(value: object) -> str:
+    return f"{type(value).__name__} ({value!r:.40})"
+
+
 def _rule(spec: object, name: str) -> TableRule:
     if not isinstance(spec, Mapping):
-        raise TypeError(f"{name} must be a mapping, not {type(spec).__name__}")
+        raise ValueError(f"policy {name} must be an object of rules, not {_shown(spec)}")
     days = spec.get("max_age_days")
     return TableRule(
         max_age_seconds=None if days is None else check_finite(days, f"{name}.max_age_days") * DAY,

@@ -475,7 +475,10 @@ class MemoryStore(abc.ABC):
         """Re-encrypt every encrypted value with ``cipher`` (an
         :class:`rlmemory.ops.crypto.Cipher` holding the old key among its previous keys)
         and encrypt plain texts of the encrypted columns; record its key as the store's.
-        Returns (rows changed, values written)."""
+        Then rewrite the storage so no old plaintext or old-key ciphertext stays in the
+        store's live files (SQLite ``VACUUM``, PostgreSQL ``VACUUM FULL``; see
+        :mod:`rlmemory.store.sql_scrub`); the SQL store therefore refuses to run it
+        inside a transaction (``ValueError``). Returns (rows changed, values written)."""
 
     @property
     def sqlite_path(self) -> Path | None:

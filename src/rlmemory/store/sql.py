@@ -76,6 +76,7 @@ from rlmemory.store._validation import (
     to_json,
 )
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, QTable, Row
+from rlmemory.store.locations import mask_credentials
 from rlmemory.store.sql_dialect import (
     classify_error,
     driver_sql_for,
@@ -104,13 +105,15 @@ def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str
     try:
         url = sa.make_url(text)
     except sa.exc.ArgumentError as error:
-        raise ValueError(f"db_path {text!r} is not a valid database URL: {error}") from None
+        raise ValueError(
+            mask_credentials(f"db_path {text!r} is not a valid database URL: {error}")
+        ) from None
     backend = url.get_backend_name()
     if backend == "sqlite":
         if url.drivername not in ("sqlite", "sqlite+pysqlite"):
             raise ValueError(f"unsupported SQLite driver in {url.drivername!r}; use sqlite:///path")
         path = url.database or ":memory:"
-        return sa.URL.create("sqlite", database=path), text, path
+        return sa.URL.create("sqlite", database=path), mask_credentials(text), path
     if backend in ("postgresql", "postgres"):
         # postgres:// (Heroku's and libpq's spelling) is PostgreSQL too; SQLAlchemy has
         # no dialect of that name, so ask for the driver only of postgresql+DRIVER URLs.
@@ -122,7 +125,7 @@ def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str
                 f"unsupported PostgreSQL driver {driver!r}; use postgresql+psycopg:// "
                 "or postgresql://"
             )
-        return url, url.render_as_string(hide_password=True), None
+        return url, mask_credentials(url.render_as_string(hide_password=True)), None
     schemes = ("sqlite", "postgresql", "postgresql+psycopg", "postgres", "files")
     close = difflib.get_close_matches(url.drivername, schemes, n=1)
     hint = f"did you mean {close[0]}://? " if close else ""

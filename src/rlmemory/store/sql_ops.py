@@ -39,6 +39,7 @@ from rlmemory.store._validation import (
     to_json,
 )
 from rlmemory.store.base import Row
+from rlmemory.store.sql_scrub import rewrite_storage, secure_delete
 
 _HISTORY = {
     "rewards": schema.agent_rewards,
@@ -691,8 +692,28 @@ class SqlOperations(SealedValues):
             )
             return changed_rows, written
 
-        result = self._run(work)
-        self._adopt_cipher(cipher)
+        rewritten = ["agent_interactions"]
+        if self._encrypt_payloads:
+            rewritten.append("agent_versions")
+        with self._lock:  # type: ignore[attr-defined]
+            if self._depth:  # type: ignore[attr-defined]
+                raise ValueError(
+                    "reencrypt rewrites the storage after it commits; call it outside a transaction"
+                )
+            cursor = self._live_cursor()  # type: ignore[attr-defined]
+            with secure_delete(cursor, self._dialect_name):
+                result = self._run(work)
+                self._adopt_cipher(cipher)
+                # The old plaintext or old-key ciphertext is still on disk: rewrite it away.
+                self._with_retry(  # type: ignore[attr-defined]
+                    lambda: rewrite_storage(
+                        self._live_cursor(),  # type: ignore[attr-defined]
+                        self._dialect_name,
+                        rewritten,
+                        location=self.location,
+                        timeout=self._busy_timeout,  # type: ignore[attr-defined]
+                    )
+                )
         return result
 
 
