@@ -55,7 +55,8 @@ import numpy as np
 
 from rlmemory.learners._ridge import RidgeArms
 from rlmemory.learners._ridge_log import RidgeLog
-from rlmemory.learners.base import Choice, Observation
+from rlmemory.learners._sampling import check_observation
+from rlmemory.types import Choice, Observation
 
 #: Snapshot the statistics after this many logged updates (``snapshot_every``) by default.
 SNAPSHOT_EVERY = 1000
@@ -253,6 +254,7 @@ class _LinearBandit:
 
     def choose(self, observation: Observation, rng: np.random.Generator) -> Choice:
         """Pick an action for ``observation.features``; all randomness from ``rng``."""
+        check_observation(observation)
         x = self._features(observation.features)
         k, propensity, scores = self._pick(x, rng)
         return Choice(
@@ -265,6 +267,11 @@ class _LinearBandit:
         """Probability of each action being selected for ``features``; they sum to 1."""
         probabilities = self._probabilities(self._features(features))
         return {a: float(p) for a, p in zip(self.actions, probabilities, strict=True)}
+
+    def probabilities(self, observation: Observation) -> dict[str, float]:
+        """:meth:`action_probabilities` of ``observation.features``."""
+        check_observation(observation)
+        return self.action_probabilities(observation.features)
 
     def probability_matrix(self, contexts: Any) -> np.ndarray:
         """Rows of action probabilities (columns in ``self.actions`` order) for many contexts."""
@@ -304,6 +311,7 @@ class _LinearBandit:
 
     def learn(self, observation: Observation, action: str, reward: float) -> None:
         """Protocol form of :meth:`update`."""
+        check_observation(observation)
         self.update(observation.features, action, reward)
 
     def update_batch(
