@@ -21,7 +21,7 @@ LEARNER_FACTORIES: dict[str, Callable[[LearnerSetup], Any]] = {
     "q_learning": lambda s: QLearningAgent(s.name, None, s.store, None, None, s.actions, seed=0),
     "policy_gradient": lambda s: PolicyGradientAgent(
         s.name, None, s.store, None, None, s.actions, feature_dimension=s.dimension, seed=0,
-        policy_update_every=4,
+        policy_update_every=5,  # restarts mid-batch: pending steps
     ),
     "linucb": lambda s: LinUCBAgent(s.name, s.store, s.actions, seed=0, snapshot_every=7),
     "thompson": lambda s: ThompsonSamplingAgent(s.name, s.store, s.actions, seed=0),

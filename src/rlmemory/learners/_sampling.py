@@ -136,8 +136,8 @@ def epsilon_greedy(
 def epsilon_greedy_probabilities(values: Mapping[str, float], epsilon: float) -> dict[str, float]:
     """The probability :func:`epsilon_greedy` gives each action.
 
-    >>> epsilon_greedy_probabilities({"a": 1.0, "b": 1.0, "c": 0.0}, 0.3)
-    {'a': 0.45, 'b': 0.45, 'c': 0.1}
+    >>> epsilon_greedy_probabilities({"a": 1.0, "b": 1.0, "c": 0.0, "d": 0.0}, 0.4)
+    {'a': 0.4, 'b': 0.4, 'c': 0.1, 'd': 0.1}
     """
     best = max(values.values())
     greedy_count = sum(1 for value in values.values() if value == best)

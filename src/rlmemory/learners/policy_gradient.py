@@ -27,7 +27,8 @@ what they update and lose nothing (``docs/learners.md``, "Several processes").
 
 >>> import tempfile, os
 >>> from rlmemory.store.sql import MemoryDatabase
->>> >>> db = MemoryDatabase(os.path.join(tempfile.mkdtemp(), "m.db"))
+>>> from rlmemory.features import OfflineStateExtractor
+>>> db = MemoryDatabase(os.path.join(tempfile.mkdtemp(), "m.db"))
 >>> extractor = OfflineStateExtractor(dimension=16)
 >>> agent = PolicyGradientAgent("router", None, db, None, extractor, ["search", "coding"], seed=3)
 >>> features = extractor.extract("fix this python function").features
