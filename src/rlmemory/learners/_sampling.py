@@ -50,7 +50,7 @@ def check_known_action(action: object, actions: Sequence[str]) -> int:
     """Return the index of ``action`` in ``actions``; ValueError naming both if unknown."""
     check_action_name(action)
     try:
-        return actions.index(action)  # type: ignore[arg-type]
+        return actions.index(action)
     except ValueError:
         raise ValueError(
             f"unknown action {action!r}; valid actions: {', '.join(actions)}"
@@ -94,7 +94,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     [0.5, 0.5]
     """
     shifted = np.exp(logits - np.max(logits))
-    return shifted / shifted.sum()
+    return np.asarray(shifted / shifted.sum())
 
 
 def sample_index(probabilities: np.ndarray, rng: np.random.Generator) -> int:

@@ -71,19 +71,19 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 def _ties(values: np.ndarray) -> np.ndarray:
     """Mask of the entries equal to the maximum (up to rounding)."""
     best = values.max()
-    return values >= best - 1e-12 * max(1.0, abs(best))
+    return np.asarray(values >= best - 1e-12 * max(1.0, abs(best)))
 
 
 def _tie_rows(values: np.ndarray) -> np.ndarray:
     """:func:`_ties` for every row of a matrix."""
     best = values.max(axis=1, keepdims=True)
-    return values >= best - 1e-12 * np.maximum(1.0, np.abs(best))
+    return np.asarray(values >= best - 1e-12 * np.maximum(1.0, np.abs(best)))
 
 
 def _widths(arms: RidgeArms, contexts: np.ndarray) -> np.ndarray:
     """``x^T A_k^{-1} x`` for every row ``x`` and action ``k``, shape (n, K)."""
     columns = [np.einsum("nd,nd->n", contexts @ A_inv, contexts) for A_inv in arms.A_inv]
-    return np.maximum(np.stack(columns, axis=1), 0.0)
+    return np.asarray(np.maximum(np.stack(columns, axis=1), 0.0))
 
 
 #: Coefficients of the Chebyshev fit to erfc in Numerical Recipes (``erfcc``), lowest first.
@@ -109,7 +109,7 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
     for coefficient in reversed(_ERFC_COEFFICIENTS[:-1]):
         poly = coefficient + t * poly
     upper_tail = 0.5 * t * np.exp(-z * z + poly)
-    return np.where(x >= 0, 1.0 - upper_tail, upper_tail)
+    return np.asarray(np.where(x >= 0, 1.0 - upper_tail, upper_tail))
 
 
 class _LinearBandit:
@@ -350,14 +350,11 @@ class _LinearBandit:
         If anything fails, memory is put back as it was before.
         """
         db = self.db
+        arms = self._loaded_arms()
         if db is None:
-            arms = self._arms
-            assert arms is not None
             for k, x, value, weight in rounds(arms):
                 arms.update(k, x, value, weight)
             return
-        arms = self._arms
-        assert arms is not None
         log_before = self._log
         before: dict[int, Any] = {}
         try:
@@ -365,8 +362,7 @@ class _LinearBandit:
                 db.lock_learner(self.name)
                 if not self._log.catch_up(arms, self.actions):
                     self._load(self._requested_dimension or arms.dimension)
-                    arms = self._arms
-                    assert arms is not None
+                    arms = self._loaded_arms()
                 log_before = self._log.copy()
                 before = {k: arms.snapshot(k) for k in touched}
                 learned = rounds(arms)
@@ -382,6 +378,13 @@ class _LinearBandit:
                 arms.restore(k, snapshot)
             self._log = log_before
             raise
+
+    def _loaded_arms(self) -> RidgeArms:
+        """The ridge models; they exist once the dimension is known (store or a vector)."""
+        arms = self._arms
+        if arms is None:
+            raise RuntimeError(f"learner {self.name!r} has no statistics before its first vector")
+        return arms
 
     @staticmethod
     def _weight(weight: Any) -> float:
@@ -449,7 +452,7 @@ class LinUCBAgent(_LinearBandit):
     def _ucb(self, x: np.ndarray) -> np.ndarray:
         arms = self._arms
         assert arms is not None
-        return arms.means(x) + self.alpha * np.sqrt(arms.variances(x))
+        return np.asarray(arms.means(x) + self.alpha * np.sqrt(arms.variances(x)))
 
     def _pick(self, x: np.ndarray, rng: np.random.Generator) -> tuple[int, float, np.ndarray]:
         scores = self._ucb(x)
@@ -459,14 +462,14 @@ class LinUCBAgent(_LinearBandit):
 
     def _probabilities(self, x: np.ndarray) -> np.ndarray:
         tied = _ties(self._ucb(x))
-        return tied / tied.sum()
+        return np.asarray(tied / tied.sum())
 
     def _probability_rows(self, contexts: np.ndarray) -> np.ndarray:
         arms = self._arms
         assert arms is not None
         scores = arms.mean_rows(contexts) + self.alpha * np.sqrt(_widths(arms, contexts))
         tied = _tie_rows(scores)
-        return tied / tied.sum(axis=1, keepdims=True)
+        return np.asarray(tied / tied.sum(axis=1, keepdims=True))
 
 
 class EpsilonGreedyAgent(_LinearBandit):
@@ -529,14 +532,14 @@ class EpsilonGreedyAgent(_LinearBandit):
         arms = self._arms
         assert arms is not None
         tied = _ties(arms.means(x))
-        return self.epsilon / tied.size + (1.0 - self.epsilon) * tied / tied.sum()
+        return np.asarray(self.epsilon / tied.size + (1.0 - self.epsilon) * tied / tied.sum())
 
     def _probability_rows(self, contexts: np.ndarray) -> np.ndarray:
         arms = self._arms
         assert arms is not None
         tied = _tie_rows(arms.mean_rows(contexts))
         greedy = tied / tied.sum(axis=1, keepdims=True)
-        return self.epsilon / tied.shape[1] + (1.0 - self.epsilon) * greedy
+        return np.asarray(self.epsilon / tied.shape[1] + (1.0 - self.epsilon) * greedy)
 
 
 class ThompsonSamplingAgent(_LinearBandit):
@@ -592,16 +595,16 @@ class ThompsonSamplingAgent(_LinearBandit):
         means, spreads = self._posterior(x)
         if not np.any(spreads > 0):
             tied = _ties(means)
-            return tied / tied.sum()
+            return np.asarray(tied / tied.sum())
         probabilities = np.array(
             [self._raw_probability(k, means, spreads) for k in range(means.size)]
         )
-        return probabilities / probabilities.sum()
+        return np.asarray(probabilities / probabilities.sum())
 
     def _probability_of(self, k: int, means: np.ndarray, spreads: np.ndarray) -> float:
         if not np.any(spreads > 0):
             tied = _ties(means)
-            return 1.0 / tied.sum()
+            return float(1.0 / tied.sum())
         raw = self._raw_probability(k, means, spreads)
         return float(min(1.0, max(raw, np.finfo(np.float64).tiny)))
 

@@ -117,7 +117,7 @@ def reinforce_gradient(
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     indicator = np.zeros_like(probabilities)
     indicator[np.arange(len(action_indices)), action_indices] = 1.0
-    return ((indicator - probabilities) * advantages[:, None]).T @ features
+    return np.asarray(((indicator - probabilities) * advantages[:, None]).T @ features)
 
 
 def batch_advantages(rewards: np.ndarray, baseline: float) -> np.ndarray:
@@ -132,7 +132,7 @@ def batch_advantages(rewards: np.ndarray, baseline: float) -> np.ndarray:
     spread = float(rewards.std()) if len(rewards) > 1 else 0.0
     if spread < _FLAT_BATCH:
         return rewards - baseline
-    return (rewards - rewards.mean()) / spread
+    return np.asarray((rewards - rewards.mean()) / spread)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ FREQUENCY_TOLERANCE = 0.07
 
 LearnerFactory = Callable[["LearnerSetup"], Any]
 StoreOpener = Callable[[], MemoryStore]
+#: A bad input to try: (what it is, the call on a learner, a word its error must contain).
+Attempt = tuple[str, Callable[[Any], object], str]
 
 
 class LearnerCheckError(AssertionError):
@@ -310,9 +312,7 @@ def _learning_persists(context: _Context) -> None:
     )
 
 
-def _refused_without_change(
-    context: _Context, attempts: list[tuple[str, Callable[[Any], object], str]]
-) -> None:
+def _refused_without_change(context: _Context, attempts: list[Attempt]) -> None:
     """Each attempt ``(label, call, word)`` must raise naming ``word`` and change nothing."""
     store = context.store()
     learner = context.learner("learner", store)
@@ -348,73 +348,46 @@ def _refused_without_change(
     )
 
 
+def _learning(observation: object, action: object, reward: object) -> Callable[[Any], object]:
+    """A call of ``learner.learn(observation, action, reward)`` on the learner given."""
+    return lambda learner: learner.learn(observation, action, reward)
+
+
+def _choosing(observation: object) -> Callable[[Any], object]:
+    """A call of ``learner.choose(observation, rng)`` on the learner given."""
+    return lambda learner: learner.choose(observation, np.random.default_rng(0))
+
+
 def _bad_rewards_change_nothing(context: _Context) -> None:
     observation = context.observations()[0]
     rewards: list[object] = [float("nan"), float("inf"), -float("inf"), "1.0", None, [1.0]]
-    _refused_without_change(
-        context,
-        [
-            (
-                f"learn with reward {reward!r}",
-                lambda learner, reward=reward: learner.learn(observation, ACTIONS[0], reward),
-                "reward",
-            )
-            for reward in rewards
-        ],
-    )
+    attempts: list[Attempt] = [
+        (f"learn with reward {reward!r}", _learning(observation, ACTIONS[0], reward), "reward")
+        for reward in rewards
+    ]
+    _refused_without_change(context, attempts)
 
 
 def _bad_actions_change_nothing(context: _Context) -> None:
     observation = context.observations()[0]
-    _refused_without_change(
-        context,
-        [
-            (
-                "learn for the unknown action 'nobody'",
-                lambda learner: learner.learn(observation, "nobody", 1.0),
-                "nobody",
-            ),
-            (
-                "learn for action 3",
-                lambda learner: learner.learn(observation, 3, 1.0),
-                "action",
-            ),
-            (
-                "learn for action None",
-                lambda learner: learner.learn(observation, None, 1.0),
-                "action",
-            ),
-        ],
-    )
+    attempts: list[Attempt] = [
+        ("learn for the unknown action 'nobody'", _learning(observation, "nobody", 1.0), "nobody"),
+        ("learn for action 3", _learning(observation, 3, 1.0), "action"),
+        ("learn for action None", _learning(observation, None, 1.0), "action"),
+    ]
+    _refused_without_change(context, attempts)
 
 
 def _bad_observations_change_nothing(context: _Context) -> None:
     bad: list[object] = ["search for papers", None, {"state": "s", "features": [1.0]}]
-    _refused_without_change(
-        context,
-        [
-            *(
-                (
-                    f"learn from observation {observation!r}",
-                    lambda learner, observation=observation: learner.learn(
-                        observation, ACTIONS[0], 1.0
-                    ),
-                    "observation",
-                )
-                for observation in bad
-            ),
-            *(
-                (
-                    f"choose for observation {observation!r}",
-                    lambda learner, observation=observation: learner.choose(
-                        observation, np.random.default_rng(0)
-                    ),
-                    "observation",
-                )
-                for observation in bad
-            ),
-        ],
-    )
+    attempts: list[Attempt] = [
+        *(
+            (f"learn from observation {item!r}", _learning(item, ACTIONS[0], 1.0), "observation")
+            for item in bad
+        ),
+        *((f"choose for observation {item!r}", _choosing(item), "observation") for item in bad),
+    ]
+    _refused_without_change(context, attempts)
 
 
 def _added_actions_are_offered(context: _Context) -> None:
