@@ -22,8 +22,9 @@ learner and what went wrong. The checks:
     A new learner object on a newly opened store sees exactly what another learned.
 ``bad_rewards_change_nothing``, ``bad_actions_change_nothing``, ``bad_observations_change_nothing``
     A reward that is not a finite number, an unknown action, an action or observation of
-    the wrong type raise ``TypeError`` or ``ValueError`` whose message names the problem,
-    and leave both the learner and the store as they were.
+    the wrong type (in ``learn``, ``choose`` and ``add_action``) raise ``TypeError`` or
+    ``ValueError`` whose message names the problem, and leave both the learner and the
+    store as they were.
 ``added_actions_are_offered``
     After ``add_action``, the new action has a probability and a score.
 
@@ -232,6 +233,10 @@ def _choices_are_well_formed(context: _Context) -> None:
             == (again.action, again.propensity, again.scores),
             f"the same generator state gave {choice} and then {again}",
         )
+        total = math.fsum(learner.probabilities(observation).values())
+        context.expect(
+            abs(total - 1.0) < 1e-9, f"an untrained learner's probabilities sum to {total!r}"
+        )
     context.expect(_stored(store, learner.name) == before, "choosing wrote to the store")
 
 
@@ -374,6 +379,8 @@ def _bad_actions_change_nothing(context: _Context) -> None:
         ("learn for the unknown action 'nobody'", _learning(observation, "nobody", 1.0), "nobody"),
         ("learn for action 3", _learning(observation, 3, 1.0), "action"),
         ("learn for action None", _learning(observation, None, 1.0), "action"),
+        ("add_action(3)", lambda learner: learner.add_action(3), "action"),
+        ("add_action('')", lambda learner: learner.add_action(""), "action"),
     ]
     _refused_without_change(context, attempts)
 
