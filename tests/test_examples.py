@@ -58,3 +58,34 @@ def test_langgraph_router_example_runs_offline_and_learns_across_runs(tmp_path: 
     assert second.returncode == 0, second.stderr
     assert "Stored decisions before this run: 30" in second.stdout
     assert "decisions stored: 60" in second.stdout
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_programs() -> list[str]:
+    """The README's Python blocks that are whole programs (they import what they use);
+    the one-line fragments showing a constructor are not."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    return [block for block in blocks if re.search(r"^(from|import) ", block, re.MULTILINE)]
+
+
+def test_readme_python_programs_run_as_written(tmp_path: Path) -> None:
+    programs = readme_programs()
+    assert programs, "the README lost its runnable Python example"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE), env.get("PYTHONPATH")]))
+    for number, program in enumerate(programs):
+        script = tmp_path / f"readme_{number}.py"
+        script.write_text(program, encoding="utf-8")
+        result = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, f"README program {number} failed:\n{result.stderr}"
+        assert "'status': 'success'" in result.stdout
+    assert (tmp_path / "agent_memory.db").exists()

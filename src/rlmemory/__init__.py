@@ -27,6 +27,8 @@ _EXPORTS = {
     "CorruptStoreError": "rlmemory.errors",
     "SchemaVersionError": "rlmemory.errors",
     "StoreBusyError": "rlmemory.errors",
+    "NotAStoreError": "rlmemory.errors",
+    "ReadOnlyStoreError": "rlmemory.errors",
     "EncryptionKeyError": "rlmemory.errors",
     "UnknownDecisionError": "rlmemory.errors",
     "UnknownInteractionError": "rlmemory.errors",

@@ -45,7 +45,6 @@ import heapq
 import importlib
 import json
 import logging
-import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -53,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from rlmemory.errors import UnknownDecisionError
+from rlmemory.store._validation import check_finite, check_text
 from rlmemory.store.base import MemoryStore, Row
 from rlmemory.subagents import SubAgentOutcome, check_sub_agent, run_sub_agent
 from rlmemory.types import Choice, Observation
@@ -166,7 +166,7 @@ class RLCoordinatorAgent:
         )
         self.reward_wait = _optional_seconds(reward_wait, "reward_wait", positive=False)
         self.default_reward = (
-            None if default_reward is None else _finite(default_reward, "default_reward")
+            None if default_reward is None else check_finite(default_reward, "default_reward")
         )
         self.name = name
         self.model = model
@@ -245,8 +245,7 @@ class RLCoordinatorAgent:
         If storing fails, nothing is stored, the learner is reloaded from the store,
         and the error is raised.
         """
-        if not isinstance(request, str):
-            raise TypeError(f"request must be a str, not {type(request).__name__}")
+        check_text(request, "request")  # before anything is written or learned
         given_features = None if features is None else _check_features(features)
         self.apply_expired_rewards()
         observation = await self._observe(request, history, given_features)
@@ -369,11 +368,10 @@ class RLCoordinatorAgent:
         An unknown decision or interaction is a ``LookupError`` and nothing is stored.
         Returns ``decision_id``, ``selected_agent``, ``reward`` and ``learned``.
         """
-        if not isinstance(request, str):
-            raise TypeError(f"request must be a str, not {type(request).__name__}")
-        if not isinstance(response, str):
-            raise TypeError(f"response must be a str, not {type(response).__name__}")
-        feedback_text = _feedback_text(feedback)
+        check_text(request, "request")
+        check_text(response, "response")
+        feedback_text = check_text(_feedback_text(feedback), "feedback")
+        assert feedback_text is not None
         if decision_id is None:
             interaction = self.db.find_agent_interaction(self.name, request, response)
             if interaction is None:
@@ -414,7 +412,7 @@ class RLCoordinatorAgent:
         Learned unless the decision's default reward was already applied; stored in
         any case. Returns ``decision_id``, ``selected_agent``, ``reward``, ``learned``.
         """
-        value = _finite(value, "value")
+        value = check_finite(value, "value")
         decision = self._own_decision(decision_id)
         with self._unit_of_work():
             self.db.save_agent_reward(self.name, value, {"source": "explicit"}, decision["id"])
@@ -486,7 +484,7 @@ class RLCoordinatorAgent:
         """
         if self.reward_wait is None or not self._pending:
             return 0
-        now = time.time() if now is None else _finite(now, "now")
+        now = time.time() if now is None else check_finite(now, "now")
         defaulted = 0
         while self._pending and self._pending[0][0] <= now:
             deadline, decision_id = heapq.heappop(self._pending)
@@ -753,22 +751,13 @@ def _feedback_text(feedback: Any) -> str:
         raise TypeError(
             f"feedback must be a text, a 1-5 rating or a mapping, not {type(feedback).__name__}"
         )
-    return str(_finite(feedback, "feedback"))
-
-
-def _finite(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{field} must be a number, not {type(value).__name__}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{field} must be a finite number, got {number}")
-    return number
+    return str(check_finite(feedback, "feedback"))
 
 
 def _optional_seconds(value: Any, field: str, *, positive: bool) -> float | None:
     if value is None:
         return None
-    seconds = _finite(value, field)
+    seconds = check_finite(value, field)
     if seconds < 0 or (positive and seconds == 0):
         raise ValueError(f"{field} must be {'> 0' if positive else '>= 0'} seconds, got {seconds}")
     return seconds

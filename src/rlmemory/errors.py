@@ -24,6 +24,14 @@ class CorruptStoreError(StoreError):
     """A database file or a JSON file of the store cannot be read as written."""
 
 
+class NotAStoreError(StoreError):
+    """The location holds something else than an rlmemory store; nothing was written to it."""
+
+
+class ReadOnlyStoreError(StoreError):
+    """The store can be read but not written (read-only media or permissions)."""
+
+
 class SchemaVersionError(StoreError):
     """The store was written by a newer rlmemory than the one reading it."""
 

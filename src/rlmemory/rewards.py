@@ -195,7 +195,12 @@ def _number(value: object, field: str) -> float:
     """``value`` as a finite float; bools and non-numbers are TypeError naming ``field``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{field} must be a number, not {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int (or Fraction) beyond float's range, such as 10**400
+        raise ValueError(
+            f"{field} must be a finite number, got one too large for a float"
+        ) from None
     if not math.isfinite(number):
         raise ValueError(f"{field} must be a finite number, got {number}")
     return number

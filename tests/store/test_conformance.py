@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rlmemory.errors import UnknownDecisionError, UnknownInteractionError
+from rlmemory.store._validation import MAX_NAME_BYTES, MAX_STATE_BYTES
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore
 
 AGENT = "router"
@@ -66,7 +67,7 @@ TRICKY_KEYS = {
     "path_dot": ".",
     "windows_path": "C:\\Windows\\..\\system32",
     "long_300": "n" * 300,
-    "long_300_non_ascii": "日" * 300,
+    "long_non_ascii_510_bytes": "日" * 170,  # just under the 512-byte name limit
 }
 
 #: Agent names that naive file-name mappings confuse with one another.
@@ -86,7 +87,8 @@ COLLIDING_AGENT_NAMES = [
     "/etc/passwd",
     "n" * 300,
     "n" * 299 + "m",
-    "日" * 300,
+    "日" * 170,
+    "日" * 169 + "月",
     "con",
     "NUL",
     "-",
@@ -111,6 +113,11 @@ json_values = st.recursive(
 
 
 # --------------------------------------------------------------------------- helpers
+def cut_to_bytes(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 encoding fits ``limit`` bytes."""
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
 def array_fingerprint(array: np.ndarray) -> tuple[str, tuple[int, ...], bytes]:
     return (array.dtype.str, array.shape, np.ascontiguousarray(array).tobytes())
 
@@ -761,12 +768,14 @@ def test_texts_round_trip_exactly_in_every_field(store: MemoryStore, text_name: 
     store.save_agent_reward(AGENT, 1.0, components)
     assert store.get_agent_rewards(AGENT, limit=1)[0]["reward_components"] == components
 
-    state = text or "state"
+    # States and action names are index keys with a byte limit; cut long texts to it.
+    state = cut_to_bytes(text, MAX_STATE_BYTES) or "state"
+    action = cut_to_bytes(text[::-1], MAX_NAME_BYTES) or "action"
     decision_id = store.save_agent_decision(
-        AGENT, state, state[::-1], {text: 0.5, "other": 0.5}, {"note": text}
+        AGENT, state, action, {text: 0.5, "other": 0.5}, {"note": text}
     )
     decision = store.get_agent_decision(decision_id)
-    assert (decision["state"], decision["selected_action"]) == (state, state[::-1])
+    assert (decision["state"], decision["selected_action"]) == (state, action)
     assert decision["q_values"] == {text: 0.5, "other": 0.5}
     assert decision["reward"] == {"note": text}
     store.set_decision_reward(decision_id, [text])

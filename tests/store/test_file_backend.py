@@ -42,7 +42,7 @@ HOSTILE_NAMES = [
     "..",
     ".",
     "x" * 300,
-    "é" * 300,
+    "é" * 256,  # 512 UTF-8 bytes: the longest name allowed
     "ルーター 🚀",
     "Router",
     "router",

@@ -1,30 +1,26 @@
-"""CLI commands ``demo``, ``stats`` and ``rewards``: run the demo, inspect what was learned."""
+"""CLI command ``demo``: route a stream of requests to three offline sub-agents and learn."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from rlmemory.cli.app import app
-from rlmemory.cli.common import DbOption, console, opened_store, reported_errors
+from rlmemory.cli.common import DbOption, console, new_table, opened_store, reported_errors
 from rlmemory.coordinator import LEARNER_TYPES, check_rl_agent_type
-from rlmemory.demo.plot import plot_reward_curve
+from rlmemory.demo.plot import plot_demo_history
 from rlmemory.demo.requests import KINDS
-from rlmemory.demo.run import DemoOutcome, DemoReport, demo_agent_name, run_demo, stored_rewards
-from rlmemory.rewards import cost_summary
+from rlmemory.demo.run import DemoOutcome, DemoReport, demo_agent_name, run_demo, stored_history
+from rlmemory.demo.summary import PolicyValue, learned_by_kind, policy_values
 
-__all__ = ["demo", "rewards", "stats"]
+__all__ = ["demo"]
 
 DemoPlotOption = typer.Option(
     Path("reward_curve.png"), "--plot", help="Where to write the reward curve (PNG)."
 )
-RewardsPlotOption = typer.Option(None, "--plot", help="Also write these rewards as a PNG.")
 
 
 @app.command()
@@ -48,18 +44,15 @@ def demo(
             raise ValueError(
                 f"cannot write the plot to {plot}: folder {plot.parent} does not exist"
             )
-    with opened_store(db) as store:
+    with opened_store(db, create=True) as store:
         name = demo_agent_name(agent_type)
         resumed_from = store.count_agent_decisions(name)
         if resumed_from:
             console.print(
-                f"Resuming [bold]{name}[/bold] from {resumed_from} stored decisions "
-                f"in {store.location}"
+                f"Resuming {name} from {resumed_from} stored decisions in {store.location}"
             )
         else:
-            console.print(
-                f"Starting [bold]{name}[/bold] with no stored decisions in {store.location}"
-            )
+            console.print(f"Starting {name} with no stored decisions in {store.location}")
         with Progress(
             TextColumn("routing"),
             BarColumn(),
@@ -83,170 +76,119 @@ def demo(
                     store, requests=requests, seed=seed, agent_type=agent_type, on_outcome=advance
                 )
             )
-        _print_routing(report)
-        _print_reward_trend(report)
-        _write_plot(
-            stored_rewards(store, name),
+        _print_learned(report)
+        _print_trend(report)
+        values = _print_values(report)
+        rewards, right = stored_history(store, name, seed)
+        plot_demo_history(
+            rewards,
+            right,
             plot,
-            title=f"{name}: reward per request",
+            title=f"{name}: what the coordinator learned",
+            best_reward=values[-1].estimate.value,
+            exploration_cap=report.exploration_cap(),
             resumed_at=report.resumed_from + 1 if report.resumed_from else None,
+            window=50 if len(rewards) < 500 else 100,
         )
     console.print(
         f"Routed {len(report.outcomes)} requests in {report.seconds:.1f} s "
         f"({len(report.outcomes) / report.seconds:.0f} requests/s); "
         f"{report.resumed_from + len(report.outcomes)} decisions stored; "
-        f"reward curve written to {plot}"
+        f"curves written to {plot}"
     )
+    _print_next_steps(name, db)
 
 
-def _print_routing(report: DemoReport) -> None:
-    agents = sorted({agent for counts in report.routing().values() for agent in counts})
-    agents = sorted(set(agents) | set(KINDS.values()))
-    table = Table(title="Routing this run: requests served per sub-agent (…_agent)")
-    table.add_column("request kind")
-    for agent in agents:
-        table.add_column(agent.removesuffix("_agent"), justify="right")
-    table.add_column("right agent", justify="right")
-    table.add_column("succeeded", justify="right")
-    for kind, counts in report.routing().items():
-        served = sum(counts.values())
-        right = counts[KINDS[kind]] / served if served else None
-        success = report.success_rate(kind)
+def _print_learned(report: DemoReport) -> None:
+    value_label = "Q-value" if report.agent_type == "q_learning" else "prob."
+    columns = ("request kind", "learned choice", value_label, "greedy", "as run", "succeeded")
+    table = new_table(
+        "What it learned: the sub-agent it now prefers per request kind",
+        columns,
+        right=columns[2:],
+    )
+    for row in learned_by_kind(report):
+        mark = "" if row.learned_agent == row.right_agent else " (wrong)"
         table.add_row(
-            kind,
-            *(str(counts[agent]) for agent in agents),
-            _percent(right),
-            _percent(success),
+            row.kind,
+            f"{row.learned_agent}{mark}",
+            f"{row.learned_value:.3f}",
+            _percent(row.greedy_right),
+            _percent(row.routed_right),
+            _percent(row.succeeded),
         )
     console.print(table)
-    last = min(100, len(report.outcomes))
     console.print(
-        f"Sent to the right sub-agent: {_percent(report.routed_right_share())} of this run, "
-        f"{_percent(report.routed_right_share(last))} of the last {last} requests."
+        "greedy: share of the kind's requests its learned choice sends to the sub-agent made "
+        "for them; as run: share this run sent there while it was still learning and exploring."
     )
 
 
-def _print_reward_trend(report: DemoReport, block: int = 50) -> None:
-    blocks = report.reward_blocks(block)
-    table = Table(title=f"Mean reward per block of {block} requests")
-    table.add_column("requests")
-    table.add_column("mean reward", justify="right")
-    table.add_column("", justify="left")
-    table.add_column("right agent", justify="right")
-    for first, last, mean, right in blocks:
-        table.add_row(f"{first}-{last}", f"{mean:.3f}", "█" * round(mean * 30), _percent(right))
+def _print_trend(report: DemoReport) -> None:
+    size = max(50, 50 * round(len(report.outcomes) / 5 / 50))
+    columns = ("requests", "routed right", "mean reward", "")
+    table = new_table(f"This run per block of {size} requests", columns, right=columns[1:3])
+    for first, last, mean, right in report.reward_blocks(size):
+        table.add_row(f"{first}-{last}", _percent(right), f"{mean:.3f}", "█" * round(right * 30))
     console.print(table)
+
+
+def _print_values(report: DemoReport) -> list[PolicyValue]:
+    """Print what the run and the other policies are worth; return the values (the best
+    possible last)."""
+    values = policy_values(report)
+    table = new_table(
+        "What it is worth: mean reward per request on this run's requests",
+        ("routing policy", "reward", "95 % interval", "how"),
+        right=("reward", "95 % interval"),
+    )
+    for value in values:
+        estimate = value.estimate
+        how = "estimated (SNIPS)" if value.estimated else "observed"
+        if value.unsupported > 0.01:
+            how += f", {100 * value.unsupported:.0f} % untried"
+        table.add_row(
+            value.label,
+            f"{estimate.value:.3f}",
+            f"{estimate.ci_low:.3f}–{estimate.ci_high:.3f}",
+            how,
+        )
+    console.print(table)
+    console.print(
+        "Estimates reweight each logged reward by how likely the policy was to make the "
+        "logged choice (rlmemory.offpolicy); the greedy policy is judged on the requests it "
+        "learned from, so its figure is somewhat optimistic."
+    )
+    routed = report.routed_right_share()
+    greedy = report.greedy_right_share()
+    cap = report.exploration_cap()
+    if cap is not None and report.exploration_rate is not None:
+        console.print(
+            f"Why the share levels off: {report.agent_type} keeps exploring — with probability "
+            f"{report.exploration_rate:g} it picks a sub-agent at random, right only one time "
+            f"in {len(KINDS)} — so on average at most {_percent(cap)} of requests reach the "
+            f"right sub-agent while it learns (this run: {_percent(routed)}). Choosing greedily, "
+            f"the learned policy sends {_percent(greedy)} of this run's requests to the right "
+            "sub-agent."
+        )
+    else:
+        console.print(
+            f"This run sent {_percent(routed)} of its requests to the right sub-agent; "
+            f"choosing greedily, the learned policy sends {_percent(greedy)} there. "
+            f"{report.agent_type} explores where it is unsure, less as it learns."
+        )
+    return values
+
+
+def _print_next_steps(name: str, db: str | None) -> None:
+    where = f" --db {db}" if db else ""
+    console.print(
+        f"Next: rlmemory show {name}{where} (the learned policy), "
+        f"rlmemory stats{where} (every agent), "
+        f"rlmemory evaluate {name}{where} (what another policy would earn)."
+    )
 
 
 def _percent(share: float | None) -> str:
-    return "-" if share is None else f"{100 * share:.0f} %"
-
-
-@app.command()
-def stats(db: str | None = DbOption) -> None:
-    """Per agent: decisions, interactions, rewards, mean reward, quality and cost, last update.
-
-    Quality and cost are the means over the newest 1,000 rewards (cost over those that
-    report one).
-    """
-    with opened_store(db) as store:
-        agents = store.list_agents()
-        if not agents:
-            console.print(f"No agents stored in {store.location}.")
-            return
-        table = Table(title=f"Agents in {store.location}")
-        table.add_column("agent", overflow="fold")
-        for column in ("decisions", "interactions", "rewards", "mean reward", "quality", "cost"):
-            table.add_column(column, justify="right")
-        table.add_column("last update")
-        for agent in agents:
-            row = store.agent_stats(agent)
-            mean = row["mean_reward"]
-            recent = cost_summary(store, agent).get("all", {})
-            table.add_row(
-                agent,
-                str(row["decisions"]),
-                str(row["interactions"]),
-                str(row["rewards"]),
-                "-" if mean is None else f"{mean:.3f}",
-                _number_or_dash(recent.get("mean_quality"), ".3f"),
-                _number_or_dash(recent.get("mean_cost"), ".4g"),
-                _when(row["last_update"]),
-            )
-        console.print(table)
-
-
-def _number_or_dash(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-@app.command()
-def rewards(
-    agent: str = typer.Argument(..., help="Agent name (see `rlmemory stats`)."),
-    db: str | None = DbOption,
-    limit: int = typer.Option(20, "--limit", min=1, help="How many of the newest rewards."),
-    plot: Path | None = RewardsPlotOption,
-) -> None:
-    """The newest rewards of AGENT with their components; optionally plotted."""
-    with opened_store(db) as store:
-        if agent not in store.list_agents():
-            raise LookupError(f"no agent {agent!r} in {store.location}")
-        rows = store.get_agent_rewards(agent, limit)
-        table = Table(title=f"Newest {len(rows)} rewards of {agent}")
-        for column in ("id", "time", "decision", "reward", "quality", "cost", "components"):
-            table.add_column(column, justify="right" if column != "components" else "left")
-        for row in rows:
-            components = ", ".join(
-                f"{key}={value:.3g}" if isinstance(value, int | float) else f"{key}={value}"
-                for key, value in row["reward_components"].items()
-            )
-            table.add_row(
-                str(row["id"]),
-                _when(row["timestamp"]),
-                "-" if row["decision_id"] is None else str(row["decision_id"]),
-                f"{row['reward']:.3f}",
-                f"{row['reward_components'].get('quality', row['reward']):.3f}",
-                _number_or_dash(row["reward_components"].get("cost"), ".4g"),
-                components,
-            )
-        console.print(table)
-        by_sub_agent = cost_summary(store, agent, limit)
-        by_sub_agent.pop("all", None)
-        if by_sub_agent:
-            summary = Table(title=f"Per sub-agent, same {len(rows)} rewards")
-            summary.add_column("sub-agent", overflow="fold")
-            for column in ("rewards", "mean reward", "quality", "cost"):
-                summary.add_column(column, justify="right")
-            for sub_agent, entry in sorted(by_sub_agent.items()):
-                summary.add_row(
-                    sub_agent,
-                    str(entry["rewards"]),
-                    f"{entry['mean_reward']:.3f}",
-                    f"{entry['mean_quality']:.3f}",
-                    _number_or_dash(entry["mean_cost"], ".4g"),
-                )
-            console.print(summary)
-        if plot is not None:
-            if not rows:
-                raise ValueError(f"agent {agent!r} has no rewards to plot")
-            oldest_first = [row["reward"] for row in reversed(rows)]
-            _write_plot(
-                oldest_first,
-                plot,
-                title=f"{agent}: newest {len(rows)} rewards",
-                window=min(50, max(1, len(rows) // 5)),
-            )
-            console.print(f"Plot written to {plot}")
-
-
-def _write_plot(rewards: list[float], path: Path, **options: Any) -> None:
-    try:
-        plot_reward_curve(rewards, path, **options)
-    except OSError as error:
-        raise ValueError(f"cannot write the plot to {path}: {error.strerror or error}") from None
-
-
-def _when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+    # A no-break space: a wrapped line never starts with a lone "%".
+    return "-" if share is None else f"{100 * share:.0f}\u00a0%"

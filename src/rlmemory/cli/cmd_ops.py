@@ -6,16 +6,32 @@ the result with Rich; errors become one line on stderr and exit code 1.
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from rlmemory.cli.app import app
-from rlmemory.cli.common import DbOption, console, opened_store, reported_errors, resolve_db
+from rlmemory.cli.common import (
+    AgentArgument,
+    DbOption,
+    FormatOption,
+    check_output_format,
+    check_store_exists,
+    console,
+    format_time,
+    new_table,
+    opened_store,
+    print_json,
+    progress_bar,
+    remove_new_store,
+    reported_errors,
+    require_agent,
+    resolve_db,
+    store_exists,
+)
 from rlmemory.ops import backup as backups
 from rlmemory.ops import export as exports
 from rlmemory.ops import history, retention, versions
@@ -61,12 +77,6 @@ keys_app = typer.Typer(help="Create encryption keys and re-encrypt a store with 
 app.add_typer(keys_app, name="keys")
 
 
-def _when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _size(size: int) -> str:
     for unit in ("B", "KiB", "MiB"):
         if size < 1024:
@@ -78,34 +88,38 @@ def _size(size: int) -> str:
 # ------------------------------------------------------------------ versions
 @app.command("versions")
 def versions_command(
-    agent: str = typer.Argument(..., help="Agent name."), db: str | None = DbOption
+    agent: str = AgentArgument, db: str | None = DbOption, output: str = FormatOption
 ) -> None:
-    """List the saved versions of an agent's learned state."""
+    """List the saved versions of AGENT's learned state."""
+    check_output_format(output)
     with opened_store(db) as store:
+        require_agent(store, agent)
         listed = versions.list_versions(store, agent)
-    if not listed:
-        console.print(f"No versions of [bold]{agent}[/bold] yet (`rlmemory checkpoint {agent}`).")
+    if output == "json":
+        print_json([dataclasses.asdict(info) for info in listed])
         return
-    table = Table(title=f"Versions of {agent}")
-    table.add_column("version", justify="right")
-    table.add_column("created")
-    table.add_column("size", justify="right")
-    table.add_column("note")
+    if not listed:
+        console.print(f"No versions of {agent} yet (`rlmemory checkpoint {agent}`).")
+        return
+    table = new_table(
+        f"Versions of {agent}", ("version", "created", "size", "note"), right=("version", "size")
+    )
     for info in listed:
-        table.add_row(str(info.version), _when(info.created), _size(info.size), info.note)
+        table.add_row(str(info.version), format_time(info.created), _size(info.size), info.note)
     console.print(table)
 
 
 @app.command("checkpoint")
 def checkpoint_command(
-    agent: str = typer.Argument(..., help="Agent name."),
+    agent: str = AgentArgument,
     note: str = typer.Option("", "--note", "-m", help="What this version is."),
     db: str | None = DbOption,
 ) -> None:
-    """Save the agent's current learned state as a new version."""
+    """Save AGENT's current learned state as a new version."""
     with opened_store(db) as store:
+        require_agent(store, agent)
         number = versions.checkpoint(store, agent, note)
-    console.print(f"Saved version [bold]{number}[/bold] of {agent}.")
+    console.print(f"Saved version {number} of {agent}.")
 
 
 def _parse_version(text: str) -> int | None:
@@ -122,7 +136,7 @@ def _parse_version(text: str) -> int | None:
 
 @app.command("diff")
 def diff_command(
-    agent: str = typer.Argument(..., help="Agent name."),
+    agent: str = AgentArgument,
     first: str = typer.Argument(..., help="Older version number."),
     second: str = typer.Argument("current", help="Newer version number, or 'current'."),
     top: int = typer.Option(20, "--top", min=1, help="How many of the biggest changes to list."),
@@ -135,6 +149,7 @@ def diff_command(
             raise ValueError("the first version must be a number")
         newer = _parse_version(second)
     with opened_store(db) as store:
+        require_agent(store, agent)
         result = versions.diff(store, agent, older, newer)
     label = f"{agent}: version {older} -> {second}"
     if result.is_empty:
@@ -148,11 +163,11 @@ def diff_command(
         f"{summary['arrays_changed']} arrays (max |change| {summary['arrays_max_abs_change']:.4g})"
     )
     if result.q_changes:
-        table = Table(title="Q-values, biggest changes first")
-        for column in ("state", "action", "before", "after", "change"):
-            table.add_column(
-                column, justify="right" if column in {"before", "after", "change"} else "left"
-            )
+        table = new_table(
+            "Q-values, biggest changes first",
+            ("state", "action", "before", "after", "change"),
+            right=("before", "after", "change"),
+        )
         for change in result.q_changes[:top]:
             table.add_row(
                 change.state,
@@ -162,11 +177,11 @@ def diff_command(
                 f"{change.delta:+.4g}",
             )
         console.print(table)
-    others = result.policy_changes + result.array_changes
+    others: list[Any] = [*result.policy_changes, *result.array_changes]
     if others:
-        table = Table(title="Parameters and arrays")
-        for column in ("key", "status", "entries changed", "max |change|"):
-            table.add_column(column)
+        table = new_table(
+            "Parameters and arrays", ("key", "status", "entries changed", "max |change|")
+        )
         for change in others[:top]:
             table.add_row(
                 change.key,
@@ -179,12 +194,13 @@ def diff_command(
 
 @app.command("rollback")
 def rollback_command(
-    agent: str = typer.Argument(..., help="Agent name."),
+    agent: str = AgentArgument,
     version: int = typer.Argument(..., min=1, help="Version to go back to."),
     db: str | None = DbOption,
 ) -> None:
     """Restore the learned state of a version (as a new version; nothing is erased)."""
     with opened_store(db) as store:
+        require_agent(store, agent)
         outcome = versions.rollback(store, agent, version)
     console.print(
         f"Rolled {agent} back to version {outcome.restored}: the previous state is version "
@@ -280,7 +296,9 @@ def _policy_for(agent: str, options: dict[str, Any]) -> retention.RetentionPolic
 
 @app.command("prune")
 def prune_command(
-    agent: str | None = typer.Argument(None, help="Agent name (default: every agent)."),
+    agent: str | None = typer.Argument(
+        None, help="Agent name (default: every agent).", show_default=False
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would go."),
     max_age_days: float | None = typer.Option(
         None, "--max-age-days", help="Drop rewards, interactions, decisions older than this."
@@ -315,27 +333,22 @@ def prune_command(
             q_keep_top,
         )
     with opened_store(db) as store:
-        agents = [agent] if agent else store.list_agents()
+        agents = [require_agent(store, agent)] if agent else store.list_agents()
         reports = []
-        for name in agents:
-            policy = _policy_for(name, options)
-            if policy.is_empty:
-                continue
-            reports.append(retention.prune(store, name, policy, dry_run=dry_run))
+        with progress_bar("pruning") as advance:
+            for done, name in enumerate(agents):
+                advance(done, len(agents))
+                policy = _policy_for(name, options)
+                if policy.is_empty:
+                    continue
+                reports.append(retention.prune(store, name, policy, dry_run=dry_run))
     if not reports:
         console.print("Nothing to do: no retention rule applies (see `rlmemory prune --help`).")
         return
-    table = Table(title="Would remove (dry run)" if dry_run else "Removed")
-    for column in (
-        "agent",
-        "rewards",
-        "interactions",
-        "decisions",
-        "versions",
-        "Q states",
-        "saved as version",
-    ):
-        table.add_column(column, justify="left" if column == "agent" else "right")
+    counted = ("rewards", "interactions", "decisions", "versions", "Q states")
+    table = new_table(
+        "Would remove (dry run)" if dry_run else "Removed", ("agent", *counted), right=counted
+    )
     for report in reports:
         counts = report.counts()
         table.add_row(
@@ -344,9 +357,11 @@ def prune_command(
                 str(counts[key])
                 for key in ("rewards", "interactions", "decisions", "versions", "q_states")
             ),
-            "-" if report.saved_version is None else str(report.saved_version),
         )
     console.print(table)
+    saved = [f"{r.agent_name} as version {r.saved_version}" for r in reports if r.saved_version]
+    if saved:
+        console.print(f"State before pruning saved: {', '.join(saved)}.")
 
 
 # ---------------------------------------------------------------------- keys
@@ -373,8 +388,11 @@ def keys_rotate(
     """Re-encrypt every encrypted value of the store with a new key (and encrypt plain ones)."""
     from rlmemory.ops.rotation import rotate_key
 
-    with reported_errors():
-        report = rotate_key(resolve_db(db), new_key=new_key_file, old_key=old_key_file)
+    with reported_errors(), progress_bar("re-encrypting") as advance:
+        check_store_exists(resolve_db(db))
+        report = rotate_key(
+            resolve_db(db), new_key=new_key_file, old_key=old_key_file, progress=advance
+        )
     console.print(
         f"Re-encrypted {report.values} values in {report.rows} rows with key {report.new_key_id}."
     )
@@ -388,8 +406,8 @@ def backup_command(
     db: str | None = DbOption,
 ) -> None:
     """Take a consistent backup while writers keep running."""
-    with opened_store(db) as store:
-        report = backups.backup(store, path, kind=kind)
+    with opened_store(db) as store, progress_bar("backing up") as advance:
+        report = backups.backup(store, path, kind=kind, progress=advance)
     rows = sum(report.counts.values())
     console.print(
         f"Wrote {report.kind} backup {report.path} ({rows} rows, {report.seconds:.2f} s)."
@@ -404,9 +422,23 @@ def restore_command(
     ),
     db: str | None = DbOption,
 ) -> None:
-    """Restore a backup into the store (any backend: SQLite, PostgreSQL, files)."""
-    with opened_store(db) as store:
-        report = backups.restore(path, store, replace=replace)
+    """Restore a backup into the store (any backend: SQLite, PostgreSQL, files).
+
+    A SQLite file or store folder that did not exist is created, and removed again
+    when the restore fails.
+    """
+    location = resolve_db(db)
+    with reported_errors():
+        if not path.is_file():
+            raise FileNotFoundError(f"no backup at {path}")
+        new_target = not store_exists(location)
+        try:
+            with opened_store(location, create=True) as store, progress_bar("restoring") as advance:
+                report = backups.restore(path, store, replace=replace, progress=advance)
+        except BaseException:
+            if new_target:
+                remove_new_store(location)
+            raise
     rows = sum(report.counts.values())
     console.print(f"Restored {rows} rows from {report.source} into {report.target}.")
     for agent, version in report.saved_versions.items():
@@ -416,17 +448,16 @@ def restore_command(
 @app.command("verify")
 def verify_command(path: Path = VerifyPathArgument) -> None:
     """Check a backup's checksums, row counts and integrity without restoring it."""
-    with reported_errors():
-        report = backups.verify(path)
-    table = Table(title=f"{report.kind} backup {report.path}")
-    table.add_column("table")
-    table.add_column("rows", justify="right")
+    with reported_errors(), progress_bar("verifying") as advance:
+        report = backups.verify(path, progress=advance)
+    table = new_table(f"{report.kind} backup {report.path}", ("table", "rows"), right=("rows",))
     for name, count in sorted(report.counts.items()):
         table.add_row(name, str(count))
     console.print(table)
     if report.ok:
         console.print(
-            f"[green]OK[/green]: schema version {report.schema_version}, checksums match."
+            f"[green]OK[/green]: schema version {report.schema_version}, checksums match.",
+            markup=True,
         )
         return
     with reported_errors():
@@ -436,17 +467,18 @@ def verify_command(path: Path = VerifyPathArgument) -> None:
 # -------------------------------------------------------------------- export
 @app.command("export")
 def export_command(
-    agent: str = typer.Argument(..., help="Agent name."),
+    agent: str = AgentArgument,
     table: str = typer.Option("rewards", "--table", help="rewards, interactions or decisions."),
     file_format: str = typer.Option("csv", "--format", help="csv, jsonl or parquet."),
     out: Path | None = ExportOutOption,
     db: str | None = DbOption,
 ) -> None:
-    """Export an agent's rewards, interactions or decisions for analysis."""
+    """Export AGENT's rewards, interactions or decisions for analysis."""
     with reported_errors():
         exports.check_table(table)
         exports.check_format(file_format)
     target = out or Path(f"{agent}-{table}.{file_format}")
-    with opened_store(db) as store:
-        count = exports.export_agent(store, agent, table, file_format, target)
+    with opened_store(db) as store, progress_bar("exporting") as advance:
+        require_agent(store, agent)
+        count = exports.export_agent(store, agent, table, file_format, target, progress=advance)
     console.print(f"Wrote {count} {table} of {agent} to {target}.")

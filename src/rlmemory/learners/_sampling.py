@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from rlmemory.store._validation import check_finite
+from rlmemory.store._validation import check_finite, check_name
 from rlmemory.types import Observation
 
 
@@ -43,7 +43,7 @@ def check_action_name(action: object) -> str:
         raise TypeError(f"an action name must be a str, not {type(action).__name__}")
     if not action:
         raise ValueError("an action name must be a non-empty string")
-    return action
+    return check_name(action, "action name")  # the store's limit: refused now, not at a save
 
 
 def check_known_action(action: object, actions: Sequence[str]) -> int:
@@ -75,6 +75,33 @@ def check_observation(observation: object) -> Observation:
 def check_reward(reward: object) -> float:
     """``reward`` as a finite float (NaN/inf: ValueError, non-number: TypeError)."""
     return check_finite(reward, "reward")
+
+
+#: Largest feature magnitude a learner accepts. Squares and products of such values
+#: (``x @ x`` over a million dimensions is 1e206) stay far inside float64's 1.8e308,
+#: so scores and statistics stay finite; beyond it ``1e300 * 1e300`` is already inf.
+MAX_FEATURE_MAGNITUDE = 1e100
+
+
+def check_feature_values(vector: np.ndarray, field: str = "features") -> np.ndarray:
+    """Return ``vector`` if every entry is finite and at most :data:`MAX_FEATURE_MAGNITUDE`.
+
+    >>> check_feature_values(np.array([1.0, 1e300]))
+    Traceback (most recent call last):
+    ValueError: features[1] is 1e+300; feature values must lie within ±1e+100 (scale them down)
+    """
+    finite = np.isfinite(vector)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite.ravel())[0])
+        raise ValueError(f"{field} contain NaN or infinite values ({field}[{index}])")
+    too_large = np.abs(vector) > MAX_FEATURE_MAGNITUDE
+    if too_large.any():
+        index = int(np.flatnonzero(too_large.ravel())[0])
+        raise ValueError(
+            f"{field}[{index}] is {vector.ravel()[index]:g}; feature values must lie within "
+            f"±{MAX_FEATURE_MAGNITUDE:g} (scale them down)"
+        )
+    return vector
 
 
 def check_rate(value: object, field: str, *, low: float, high: float, low_open: bool) -> float:

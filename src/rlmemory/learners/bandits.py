@@ -53,9 +53,10 @@ from typing import Any
 
 import numpy as np
 
-from rlmemory.learners._ridge import RidgeArms
+from rlmemory.learners._ridge import STATE_SUFFIX, RidgeArms, state_key
 from rlmemory.learners._ridge_log import RidgeLog
-from rlmemory.learners._sampling import check_observation
+from rlmemory.learners._sampling import check_feature_values, check_observation
+from rlmemory.store._validation import check_finite, check_name
 from rlmemory.types import Choice, Observation
 
 #: Snapshot the statistics after this many logged updates (``snapshot_every``) by default.
@@ -69,15 +70,21 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 def _ties(values: np.ndarray) -> np.ndarray:
-    """Mask of the entries equal to the maximum (up to rounding)."""
-    best = values.max()
-    return np.asarray(values >= best - 1e-12 * max(1.0, abs(best)))
+    """Mask of the entries equal to the maximum (up to rounding); never empty.
+
+    A score that overflowed counts as what it is: +inf beats everything, NaN nothing.
+    """
+    return np.asarray(_tie_rows(values[None, :])[0])
 
 
 def _tie_rows(values: np.ndarray) -> np.ndarray:
     """:func:`_ties` for every row of a matrix."""
+    values = np.where(np.isnan(values), -np.inf, values)
     best = values.max(axis=1, keepdims=True)
-    return np.asarray(values >= best - 1e-12 * np.maximum(1.0, np.abs(best)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        tolerance = 1e-12 * np.maximum(1.0, np.abs(best))
+        tied = np.where(np.isfinite(best), values >= best - tolerance, values == best)
+    return np.asarray(tied)
 
 
 def _widths(arms: RidgeArms, contexts: np.ndarray) -> np.ndarray:
@@ -208,6 +215,8 @@ class _LinearBandit:
     def _check_new_action_name(action: object) -> None:
         if not isinstance(action, str) or not action:
             raise ValueError(f"action names must be non-empty strings, got {action!r}")
+        # The statistics are stored under "<action>/ridge", an array key with a byte limit.
+        check_name(state_key(action), f"action name with its '/{STATE_SUFFIX}' suffix")
 
     # ------------------------------------------------------------ validation
     def _features(self, features: Any) -> np.ndarray:
@@ -217,8 +226,7 @@ class _LinearBandit:
             raise ValueError(f"features must be a vector of numbers: {error}") from None
         if x.ndim != 1 or x.size == 0:
             raise ValueError(f"features must be a non-empty 1-D vector, got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("features contain NaN or infinite values")
+        check_feature_values(x)
         if self._arms is None:
             arms = RidgeArms(x.size, self.ridge, self.prior_mean)
             for _ in self.actions:
@@ -240,11 +248,8 @@ class _LinearBandit:
     @staticmethod
     def _reward(reward: Any) -> float:
         if isinstance(reward, bool) or not isinstance(reward, int | float | np.number):
-            raise ValueError(f"reward must be a real number, got {reward!r}")
-        value = float(reward)
-        if not math.isfinite(value):
-            raise ValueError(f"reward must be finite, got {value}")
-        return value
+            raise ValueError(f"reward must be a real number, not {type(reward).__name__}")
+        return check_finite(reward, "reward")
 
     # ---------------------------------------------------------------- acting
     def select_action(self, features: Any) -> str:
@@ -283,8 +288,7 @@ class _LinearBandit:
             raise ValueError(f"contexts must be a 2-D matrix, got shape {matrix.shape}")
         if matrix.shape[0] == 0:
             return np.zeros((0, len(self.actions)))
-        if not np.all(np.isfinite(matrix)):
-            raise ValueError("contexts contain NaN or infinite values")
+        check_feature_values(matrix, "contexts")
         self._features(matrix[0])
         return self._probability_rows(matrix)
 
@@ -351,12 +355,18 @@ class _LinearBandit:
         """
         db = self.db
         arms = self._loaded_arms()
+        before: dict[int, Any] = {}
         if db is None:
-            for k, x, value, weight in rounds(arms):
-                arms.update(k, x, value, weight)
+            before = {k: arms.snapshot(k) for k in touched}
+            try:
+                self._learn_checked(arms, rounds(arms))
+            except BaseException:
+                for k, snapshot in before.items():
+                    arms.restore(k, snapshot)
+                raise
             return
         log_before = self._log
-        before: dict[int, Any] = {}
+        before = {}
         try:
             with db.transaction():
                 db.lock_learner(self.name)
@@ -366,8 +376,7 @@ class _LinearBandit:
                 log_before = self._log.copy()
                 before = {k: arms.snapshot(k) for k in touched}
                 learned = rounds(arms)
-                for k, x, value, weight in learned:
-                    arms.update(k, x, value, weight)
+                self._learn_checked(arms, learned)
                 if touched:
                     self._log.record(arms, self.actions, learned)
                 else:
@@ -386,9 +395,39 @@ class _LinearBandit:
             raise RuntimeError(f"learner {self.name!r} has no statistics before its first vector")
         return arms
 
+    def _learn_checked(
+        self, arms: RidgeArms, learned: Sequence[tuple[int, np.ndarray, float, float]]
+    ) -> None:
+        """Learn ``learned``; refuse it if it left an action's statistics non-finite.
+
+        Features within ``MAX_FEATURE_MAGNITUDE`` times a huge reward (1e300) or weight
+        can overflow ``b``. The check comes before the steps are logged, so such a step
+        never reaches the store (replaying it would overflow every later load); the
+        caller puts memory back.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k, x, value, weight in learned:
+                arms.update(k, x, value, weight)
+        for k in sorted({k for k, _, _, _ in learned}):
+            if not (
+                np.isfinite(arms.b[k]).all()
+                and np.isfinite(arms.A_inv[k]).all()
+                and np.isfinite(arms.theta[k]).all()
+            ):
+                raise ValueError(
+                    f"learning this update would make the statistics of action "
+                    f"{self.actions[k]!r} overflow (reward, weight or features too large); "
+                    "nothing was learned"
+                )
+
     @staticmethod
     def _weight(weight: Any) -> float:
-        value = float(weight)
+        try:
+            value = float(weight)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(
+                f"weight must be a positive finite number, not {type(weight).__name__}"
+            ) from None
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"weight must be a positive finite number, got {weight!r}")
         return value

@@ -57,6 +57,7 @@ import numpy as np
 from rlmemory.learners._sampling import (
     check_action_name,
     check_actions,
+    check_feature_values,
     check_known_action,
     check_observation,
     check_rate,
@@ -328,9 +329,7 @@ class PolicyGradientAgent:
                 f"features must have shape ({self.feature_dimension},) (the state extractor's "
                 f"dimension), got {vector.shape}"
             )
-        if not np.all(np.isfinite(vector)):
-            raise ValueError("features contain NaN or infinity")
-        return vector
+        return check_feature_values(vector)
 
     def _with_step(
         self, state: _PolicyState, features: object, action: str, reward: float

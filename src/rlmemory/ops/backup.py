@@ -39,6 +39,8 @@ from typing import Any
 
 from rlmemory.errors import CorruptStoreError, EncryptionKeyError, SchemaVersionError
 from rlmemory.ops.crypto import encrypted_key_id
+from rlmemory.ops.progress import ProgressCallback
+from rlmemory.ops.progress import report as report_progress
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, Row
 
 ARCHIVE_FORMAT = "rlmemory-archive"
@@ -82,8 +84,14 @@ class RestoreReport:
 
 
 # ------------------------------------------------------------------- backup
-def backup(store: MemoryStore, path: str | os.PathLike[str], *, kind: str = "auto") -> BackupReport:
-    """Back up ``store`` to ``path``.
+def backup(
+    store: MemoryStore,
+    path: str | os.PathLike[str],
+    *,
+    kind: str = "auto",
+    progress: ProgressCallback | None = None,
+) -> BackupReport:
+    """Back up ``store`` to ``path``; ``progress(tables done, tables)`` as it goes.
 
     ``kind`` is ``"sqlite"`` (a SQLite copy; SQLite stores only), ``"archive"``, or
     ``"auto"``: a SQLite copy when the store is SQLite and ``path`` ends in ``.db``,
@@ -101,10 +109,12 @@ def backup(store: MemoryStore, path: str | os.PathLike[str], *, kind: str = "aut
     started = time.perf_counter()
     if kind == "sqlite":
         assert sqlite_file is not None
+        report_progress(progress, 0, 1)
         sqlite_copy(sqlite_file, target)
         counts = _sqlite_counts(target)
+        report_progress(progress, 1, 1)
     else:
-        counts = write_archive(store, target)
+        counts = write_archive(store, target, progress=progress)
     return BackupReport(target, kind, counts, time.perf_counter() - started)
 
 
@@ -157,7 +167,12 @@ def _encode_row(row: Mapping[str, Any]) -> bytes:
     return (json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
-def write_archive(store: MemoryStore, path: str | os.PathLike[str]) -> dict[str, int]:
+def write_archive(
+    store: MemoryStore,
+    path: str | os.PathLike[str],
+    *,
+    progress: ProgressCallback | None = None,
+) -> dict[str, int]:
     """Write every row of ``store`` into a portable archive at ``path``; return row counts."""
     from rlmemory.ops.compression import _zstd
 
@@ -168,7 +183,9 @@ def write_archive(store: MemoryStore, path: str | os.PathLike[str]) -> dict[str,
     members: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix=".rlmemory-backup-", dir=target.parent) as scratch:
         with store.snapshot() as read_table:
-            for table in store.backup_tables():
+            tables = store.backup_tables()
+            for done, table in enumerate(tables):
+                report_progress(progress, done, len(tables))
                 member = f"tables/{table}.jsonl.zst"
                 local = Path(scratch) / f"{table}.jsonl.zst"
                 count = 0
@@ -203,6 +220,7 @@ def write_archive(store: MemoryStore, path: str | os.PathLike[str]) -> dict[str,
             for table, entry in members.items():
                 archive.add(Path(scratch) / f"{table}.jsonl.zst", arcname=entry["member"])
         os.replace(partial, target)
+    report_progress(progress, len(members), len(members))
     return counts
 
 
@@ -232,8 +250,10 @@ def backup_kind(path: str | os.PathLike[str]) -> str:
     )
 
 
-def verify(path: str | os.PathLike[str]) -> VerifyReport:
-    """Check a backup without loading it anywhere.
+def verify(
+    path: str | os.PathLike[str], *, progress: ProgressCallback | None = None
+) -> VerifyReport:
+    """Check a backup without loading it anywhere; ``progress(tables done, tables)``.
 
     Archives: the manifest, every member's SHA-256 and row count, and that every row
     is JSON. SQLite copies: ``PRAGMA integrity_check``, the schema version and counts.
@@ -242,7 +262,7 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
     kind = backup_kind(source)
     if kind == "sqlite":
         return _verify_sqlite(source)
-    return _verify_archive(source)
+    return _verify_archive(source, progress)
 
 
 def _verify_sqlite(source: Path) -> VerifyReport:
@@ -322,7 +342,7 @@ def _iter_member_rows(archive: tarfile.TarFile, member: str) -> Iterator[Row]:
         yield {key: _decode_value(value) for key, value in document.items()}
 
 
-def _verify_archive(source: Path) -> VerifyReport:
+def _verify_archive(source: Path, progress: ProgressCallback | None = None) -> VerifyReport:
     problems: list[str] = []
     counts: dict[str, int] = {}
     version = None
@@ -330,7 +350,9 @@ def _verify_archive(source: Path) -> VerifyReport:
         with tarfile.open(source, "r") as archive:
             manifest = _read_manifest(archive, source)
             version = manifest.get("schema_version")
-            for table, entry in manifest.get("tables", {}).items():
+            entries = manifest.get("tables", {})
+            for done, (table, entry) in enumerate(entries.items()):
+                report_progress(progress, done, len(entries))
                 member = entry.get("member")
                 try:
                     info = archive.getmember(member)
@@ -352,6 +374,7 @@ def _verify_archive(source: Path) -> VerifyReport:
                     problems.append(f"{table}: {count} rows, manifest says {entry.get('rows')}")
     except (tarfile.TarError, OSError, CorruptStoreError) as error:
         problems.append(str(error))
+    report_progress(progress, len(counts), len(counts))
     return VerifyReport(source, "archive", not problems, version, counts, problems)
 
 
@@ -395,9 +418,15 @@ class _Rows:
 
 
 def restore(
-    path: str | os.PathLike[str], target: MemoryStore, *, replace: bool = False
+    path: str | os.PathLike[str],
+    target: MemoryStore,
+    *,
+    replace: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> RestoreReport:
     """Load the backup at ``path`` into ``target`` (any backend).
+
+    ``progress(tables done, tables)`` is called as the tables are verified and loaded.
 
     The backup is verified first; a damaged backup changes nothing. ``target`` must
     hold no data unless ``replace`` is true: then every agent in it is checkpointed
@@ -408,7 +437,14 @@ def restore(
     from rlmemory.ops.versions import checkpoint
 
     source = Path(path)
-    report = verify(source)
+    # Progress runs over twice the tables: each is verified, then loaded.
+    steps = len(target.backup_tables())
+    report = verify(
+        source,
+        progress=None
+        if progress is None
+        else lambda done, _: progress(min(done, steps), 2 * steps),
+    )
     if not report.ok:
         raise CorruptStoreError(
             f"backup {source} failed verification: {'; '.join(report.problems)}", str(source)
@@ -432,7 +468,8 @@ def restore(
         if existing_agents:
             target.clear_data(keep_versions=True)
         key_ids: set[str] = set()
-        for table in target.backup_tables():
+        for done, table in enumerate(target.backup_tables()):
+            report_progress(progress, steps + done, 2 * steps)
             rows = tables.get(table)
             if rows is None:
                 continue
@@ -446,6 +483,7 @@ def restore(
                 f"open {target.location} with that key to restore it",
                 target.location,
             )
+    report_progress(progress, 2 * steps, 2 * steps)
     return RestoreReport(source, target.location, counts, saved)
 
 

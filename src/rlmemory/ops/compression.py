@@ -39,7 +39,8 @@ def _zstd() -> Any:
         import zstandard
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "compression needs the 'zstandard' package: pip install 'rlmemory[ops]'"
+            "compression needs the 'zstandard' package (a dependency of rlmemory): "
+            "pip install zstandard"
         ) from error
     return zstandard
 

@@ -240,7 +240,8 @@ class Cipher:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         except ImportError as error:  # pragma: no cover - depends on the environment
             raise ImportError(
-                "encryption needs the 'cryptography' package: pip install 'rlmemory[ops]'"
+                "encryption needs the 'cryptography' package (a dependency of rlmemory): "
+                "pip install cryptography"
             ) from error
         raw = parse_key(key)
         self.location = location

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from rlmemory.ops.progress import ProgressCallback, counted
 from rlmemory.store._validation import check_agent_name
 from rlmemory.store.base import MemoryStore, Row
 
@@ -97,8 +98,12 @@ def export_agent(
     table: str,
     file_format: str,
     out: str | os.PathLike[str],
+    *,
+    progress: ProgressCallback | None = None,
 ) -> int:
     """Write ``table`` of ``agent_name`` to ``out`` in ``file_format``; return the row count.
+
+    ``progress(rows written, rows)`` is called every few hundred rows.
 
     >>> import tempfile, os
     >>> from rlmemory.store import open_store
@@ -112,7 +117,8 @@ def export_agent(
     """
     check_table(table)
     writer = _WRITERS[check_format(file_format)]
-    rows = iter_rows(store, agent_name, table)
+    total = store.agent_stats(agent_name).get(table) or 0
+    rows = counted(iter_rows(store, agent_name, table), progress, total=int(total))
     return _atomic_write(Path(out), lambda path: writer(path, table, rows))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rlmemory.learners.base import Observation, RoutingLearner
+from rlmemory.ops.progress import ProgressCallback, counted
 from rlmemory.ops.versions import checkpoint, get_version, rollback
 from rlmemory.store._validation import check_finite, check_id
 from rlmemory.store.base import MemoryStore, Row
@@ -159,7 +160,13 @@ class RelearnReport:
     final_version: int
 
 
-def relearn(store: MemoryStore, learner: RoutingLearner, version: int) -> RelearnReport:
+def relearn(
+    store: MemoryStore,
+    learner: RoutingLearner,
+    version: int,
+    *,
+    progress: ProgressCallback | None = None,
+) -> RelearnReport:
     """Roll ``learner``'s agent back to ``version`` and replay the decisions logged after it.
 
     Decisions after the version's decision watermark are replayed oldest first through
@@ -171,6 +178,8 @@ def relearn(store: MemoryStore, learner: RoutingLearner, version: int) -> Relear
     lock (:meth:`MemoryStore.lock_learner`): other processes learning for the agent
     wait until it ends, and two relearns run one after the other, so each decision is
     replayed once. If anything fails nothing changes and the learner is reloaded.
+    ``progress(decisions replayed or skipped, decisions)`` is called every few hundred
+    decisions.
     """
     agent_name = learner.name
     target = get_version(store, agent_name, version)
@@ -180,9 +189,12 @@ def relearn(store: MemoryStore, learner: RoutingLearner, version: int) -> Relear
             outcome = rollback(store, agent_name, version)
             learner.reload()
             replayed = skipped = 0
-            for decision in store.iter_agent_decisions(
+            decisions = store.iter_agent_decisions(
                 agent_name, after_id=target.state.decision_watermark
-            ):
+            )
+            # An upper bound: only the decisions after the version are replayed.
+            total = store.count_agent_decisions(agent_name)
+            for decision in counted(decisions, progress, total=total):
                 value = reward_value(decision["reward"])
                 action = decision["selected_action"]
                 if value is None or action not in learner.actions:

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 
 from rlmemory.ops.crypto import Cipher, KeyInput, key_id, resolve_key
+from rlmemory.ops.progress import ProgressCallback
+from rlmemory.ops.progress import report as report_progress
 from rlmemory.store import open_store
 
 
@@ -32,12 +34,14 @@ def rotate_key(
     *,
     new_key: KeyInput,
     old_key: KeyInput | None = None,
+    progress: ProgressCallback | None = None,
 ) -> RotationReport:
     """Re-encrypt the store at ``location`` with ``new_key``.
 
     ``old_key`` defaults to the usual sources (``$RLMEMORY_KEY``, ``$RLMEMORY_KEY_FILE``);
     ``None`` from every source means the store is not encrypted yet. Keys are raw bytes,
-    urlsafe base64 text, or a path (``pathlib.Path``) to a key file.
+    urlsafe base64 text, or a path (``pathlib.Path``) to a key file. ``progress(done,
+    total)`` is told when the work starts and ends.
     """
     old_raw = resolve_key(old_key)
     new_raw = resolve_key(new_key)
@@ -49,7 +53,9 @@ def rotate_key(
             location=store.location,
             previous_keys=[old_raw] if old_raw is not None else [],
         )
+        report_progress(progress, 0, 0)  # the store re-encrypts in one call: no steps to count
         rows, values = store.reencrypt(cipher)
+        report_progress(progress, rows, rows)
         return RotationReport(
             store.location,
             rows,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rlmemory.store._filecheck import check_q_table_document
 from rlmemory.store._fileencode import apply_change
 from rlmemory.store._fileio import _decode, read_document
 
@@ -84,7 +85,10 @@ class FoldedTables:
             or (entry.log is not None and entry.log != log_id)
             or (log_stat is not None and log_stat.st_size < entry.log_offset)
         ):
-            entry = _Folded(base_id, None, 0, read_document(base) or {})
+            table = read_document(base) or {}
+            if depth == 2:
+                check_q_table_document(table, base)
+            entry = _Folded(base_id, None, 0, table)
             self._folded[base] = entry
         if log_stat is not None and log_stat.st_size > entry.log_offset:
             try:

@@ -39,6 +39,9 @@ from typing import Any
 from rlmemory.errors import CorruptStoreError
 
 _BLOCK_SIZE = 1 << 16
+#: Opened files are never followed through a link (the store's tree holds none; see
+#: ``_fileguard``): a link that appears anyway fails to open instead of leading outside.
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _SLUG_LENGTH = 40
 _HASH_LENGTH = 20
 _UNSAFE_CHARACTERS = re.compile(r"[^a-z0-9_]+")
@@ -93,23 +96,71 @@ def encode_document(mapping: dict[str, Any]) -> bytes:
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
 
 
+class NonFiniteNumber(ValueError):
+    """A JSON text holds ``NaN``, ``Infinity`` or ``-Infinity``, which the store never writes."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NonFiniteNumber(name)
+
+
+def loads_strict(data: bytes | str) -> Any:
+    """``json.loads`` that refuses ``NaN`` and ``Infinity`` (Python's JSON accepts them).
+
+    >>> loads_strict('{"reward": NaN}')
+    Traceback (most recent call last):
+    rlmemory.store._fileio.NonFiniteNumber: NaN
+    """
+    return json.loads(data, parse_constant=_refuse_constant)
+
+
+def line_number(path: Path, offset: int) -> int:
+    """The 1-based line of ``path`` that starts at byte ``offset`` (for error messages)."""
+    newlines = 0
+    with open(path, "rb") as handle:
+        while offset > 0:
+            block = handle.read(min(_BLOCK_SIZE, offset))
+            if not block:
+                break
+            newlines += block.count(b"\n")
+            offset -= len(block)
+    return newlines + 1
+
+
+def non_finite_error(path: Path, line: int, constant: object) -> CorruptStoreError:
+    return CorruptStoreError(
+        f"{path} line {line} holds {constant}, which is not a number the store keeps "
+        "(edited by hand?)",
+        str(path),
+    )
+
+
 def read_document(path: Path) -> dict[str, Any] | None:
     """Return the JSON object stored in ``path``, ``None`` if the file does not exist.
 
-    A file that is not a JSON object (truncated, edited badly) is a
-    :class:`~rlmemory.errors.CorruptStoreError` naming the path.
+    A file that is not a JSON object (truncated, edited badly), or that holds ``NaN`` or
+    ``Infinity``, is a :class:`~rlmemory.errors.CorruptStoreError` naming the path.
     """
     try:
-        data = path.read_bytes()
+        with open(path, "rb", opener=open_nofollow) as handle:
+            data = handle.read()
     except FileNotFoundError:
         return None
     try:
-        document = json.loads(data)
+        document = loads_strict(data)
+    except NonFiniteNumber as error:
+        found = data.find(str(error).encode())
+        raise non_finite_error(path, data.count(b"\n", 0, max(found, 0)) + 1, error) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise CorruptStoreError(f"{path} is not valid JSON: {error}", str(path)) from None
     if not isinstance(document, dict):
         raise CorruptStoreError(f"{path} does not hold a JSON object", str(path))
     return document
+
+
+def open_nofollow(path: str, flags: int) -> int:
+    """An ``opener`` for :func:`open` that refuses to follow a link at ``path``."""
+    return os.open(path, flags | NOFOLLOW, 0o644)
 
 
 def fsync_dir(path: Path) -> None:
@@ -141,7 +192,7 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     folder (which makes the rename durable) is left to the caller (a transaction's commit).
     """
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o644)
     try:
         try:
             _write_all(descriptor, data)
@@ -160,7 +211,7 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
 def append_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Append ``data`` with one ``write``; fsync it (and the folder if the file is new)."""
     created = not path.exists()
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o644)
     try:
         _write_all(descriptor, data)
         if durable:
@@ -174,7 +225,7 @@ def append_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
 def fsync_file(path: Path) -> None:
     """Flush ``path``'s data to disk, if the file exists."""
     try:
-        descriptor = os.open(path, os.O_RDONLY)
+        descriptor = os.open(path, os.O_RDONLY | NOFOLLOW)
     except FileNotFoundError:
         return
     try:
@@ -230,7 +281,7 @@ def repair_torn_tail(path: Path) -> int | None:
         return None
     if size == 0:
         return 0
-    with open(path, "r+b") as handle:
+    with open(path, "r+b", opener=open_nofollow) as handle:
         handle.seek(size - 1)
         if handle.read(1) == b"\n":
             return size
@@ -253,14 +304,20 @@ def _decode(line: bytes, path: Path, offset: int, final: bool) -> dict[str, Any]
     if not line.strip():
         return None
     try:
-        record = json.loads(line)
+        record = loads_strict(line)
+    except NonFiniteNumber as error:
+        raise non_finite_error(path, line_number(path, offset), error) from None
     except (ValueError, UnicodeDecodeError):
         record = None
     if isinstance(record, dict):
         return record
     if final:
         return None
-    raise CorruptStoreError(f"{path} has a malformed JSON line at byte offset {offset}", str(path))
+    raise CorruptStoreError(
+        f"{path} has a malformed JSON line at byte offset {offset} "
+        f"(line {line_number(path, offset)})",
+        str(path),
+    )
 
 
 def iter_records_forward(
@@ -273,7 +330,7 @@ def iter_records_forward(
     newline is a torn append and is skipped.
     """
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+        handle = open(path, "rb", opener=open_nofollow)  # noqa: SIM115 - closed by the with below
     except FileNotFoundError:
         return
     with handle:
@@ -291,7 +348,7 @@ def iter_records_forward(
 def iter_records_backward(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(offset, record)`` newest first, reading blocks from the end of the file."""
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+        handle = open(path, "rb", opener=open_nofollow)  # noqa: SIM115 - closed by the with below
     except FileNotFoundError:
         return
     with handle:

@@ -16,14 +16,11 @@ One file may be appended to and replaced (or deleted) in one transaction, in eit
 order: undoing newest first restores the backup taken at the replace, then truncates
 to the size recorded before the first append.
 
-One file may be appended to and replaced (or deleted) in one transaction, in either
-order: undoing newest first restores the backup taken at the replace, then truncates
-to the size recorded before the first append.
-
 >>> import tempfile, pathlib
 >>> from rlmemory.store._fileio import append_bytes
 >>> base = pathlib.Path(tempfile.mkdtemp())
->>> history = base / "history.jsonl"
+>>> (base / "index").mkdir()
+>>> history = base / "index" / "rewards.jsonl"
 >>> append_bytes(history, b'{"id":1}\\n')
 >>> journal = UndoJournal(base)
 >>> journal.before_appends([history], written=history)
@@ -38,11 +35,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rlmemory.errors import CorruptStoreError
+from rlmemory.store._fileguard import check_not_link, journal_path
 from rlmemory.store._fileio import (
     append_bytes,
     encode_line,
@@ -50,6 +50,7 @@ from rlmemory.store._fileio import (
     fsync_dir,
     fsync_file,
     iter_records_forward,
+    open_nofollow,
 )
 
 JOURNAL_FOLDER = "journal"
@@ -107,7 +108,8 @@ class UndoJournal:
         self._record([{"replace": self._relative(path), "backup": backup and backup.name}])
         if backup is not None:
             try:
-                os.link(path, backup)
+                # a link's backup is the link itself, never its target (where supported)
+                os.link(path, backup, follow_symlinks=os.link not in os.supports_follow_symlinks)
             except OSError:  # filesystems without hard links
                 shutil.copy2(path, backup)
                 fsync_file(backup)
@@ -143,50 +145,82 @@ class UndoJournal:
 
 def pending(base_dir: Path) -> bool:
     """Whether the store at ``base_dir`` has a transaction that is not committed."""
-    try:
-        return (base_dir / JOURNAL_FOLDER / JOURNAL_FILE).stat().st_size > 0
-    except FileNotFoundError:
+    folder = base_dir / JOURNAL_FOLDER
+    journal = folder / JOURNAL_FILE
+    if not check_not_link(folder, folder=True) or not check_not_link(journal):
         return False
+    return journal.stat().st_size > 0
 
 
 def _empty(journal: Path) -> None:
-    with open(journal, "r+b") as handle:
+    with open(journal, "r+b", opener=open_nofollow) as handle:
         handle.truncate(0)
         os.fsync(handle.fileno())
 
 
-def _inside(base_dir: Path, relative: object, journal: Path) -> Path:
-    """Resolve a path named in the journal, refusing anything outside ``base_dir``."""
-    if not isinstance(relative, str) or not relative:
-        raise CorruptStoreError(f"{journal} names an invalid path {relative!r}", str(journal))
-    path = base_dir / relative
-    if ".." in Path(relative).parts or Path(relative).is_absolute():
-        raise CorruptStoreError(f"{journal} names a path outside the store", str(journal))
-    return path
+_BACKUP_NAME = re.compile(r"[1-9][0-9]{0,9}\.bak")
+
+
+def _undo_step(base_dir: Path, entry: dict[str, Any], journal: Path) -> tuple[str, Path, Any]:
+    """Check one journal line completely; return what to undo, where, and with what.
+
+    The journal of a copied or crafted folder is untrusted: every path must be a file of
+    the store (see :func:`~rlmemory.store._fileguard.journal_path`), a backup a plain
+    ``<n>.bak`` of the journal folder, sizes and times integers.
+    """
+    if "append" in entry:
+        size, mtime_ns = entry.get("size"), entry.get("mtime_ns")
+        for value, name in ((size, "size"), (mtime_ns, "mtime_ns")):
+            if value is not None and (type(value) is not int or value < 0):
+                raise CorruptStoreError(
+                    f"{journal} records an invalid {name} {value!r}", str(journal)
+                )
+        return "append", journal_path(base_dir, entry["append"], journal), (size, mtime_ns)
+    if "replace" in entry:
+        path = journal_path(base_dir, entry["replace"], journal)
+        backup_name = entry.get("backup")
+        if backup_name is None:
+            return "replace", path, None
+        if not isinstance(backup_name, str) or not _BACKUP_NAME.fullmatch(backup_name):
+            raise CorruptStoreError(
+                f"{journal} names the backup {backup_name!r}, which is not a backup of the "
+                "journal folder",
+                str(journal),
+            )
+        backup = journal.parent / backup_name
+        check_not_link(backup)
+        return "replace", path, backup
+    if "mkdir" in entry:
+        path = journal_path(base_dir, entry["mkdir"], journal)
+        if base_dir not in (path.parent, path.parent.parent):  # folders are 1 or 2 deep
+            raise CorruptStoreError(
+                f"{journal} names {entry['mkdir']!r} as a created folder", str(journal)
+            )
+        return "mkdir", path, None
+    raise CorruptStoreError(f"{journal} holds an unknown entry {entry!r}", str(journal))
 
 
 def roll_back(base_dir: Path) -> bool:
-    """Undo a leftover transaction of the store at ``base_dir``; return whether there was one."""
+    """Undo a leftover transaction of the store at ``base_dir``; return whether there was one.
+
+    Every line is checked before anything is undone: a journal naming a path outside the
+    store, a symbolic link, or a backup that is not one is a
+    :class:`~rlmemory.errors.CorruptStoreError` and nothing is touched.
+    """
     folder = base_dir / JOURNAL_FOLDER
     journal = folder / JOURNAL_FILE
     if not pending(base_dir):
         return False
-    entries = [entry for _, entry in iter_records_forward(journal)]
+    steps = [_undo_step(base_dir, entry, journal) for _, entry in iter_records_forward(journal)]
     touched_folders: set[Path] = set()
-    for entry in reversed(entries):
-        if "append" in entry:
-            path = _inside(base_dir, entry["append"], journal)
-            _undo_append(path, entry.get("size"), entry.get("mtime_ns"))
-        elif "replace" in entry:
-            path = _inside(base_dir, entry["replace"], journal)
-            backup = entry.get("backup")
-            _undo_replace(path, folder / str(backup) if backup else None)
-        elif "mkdir" in entry:
-            path = _inside(base_dir, entry["mkdir"], journal)
+    for action, path, detail in reversed(steps):
+        if action == "append":
+            _undo_append(path, *detail)
+        elif action == "replace":
+            _undo_replace(path, detail)
+        else:
             with contextlib.suppress(OSError):
                 path.rmdir()  # only if empty: never delete what we did not create
-        else:
-            raise CorruptStoreError(f"{journal} holds an unknown entry {entry!r}", str(journal))
         touched_folders.add(path.parent)
     fsync_all([], [touched for touched in touched_folders if touched.exists()])
     _empty(journal)
@@ -194,22 +228,20 @@ def roll_back(base_dir: Path) -> bool:
     return True
 
 
-def _undo_append(path: Path, size: object, mtime_ns: object) -> None:
+def _undo_append(path: Path, size: int | None, mtime_ns: int | None) -> None:
     if size is None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         return
-    if not isinstance(size, int):
-        raise CorruptStoreError(f"journal records an invalid size for {path}", str(path))
     try:
         current = path.stat().st_size
     except FileNotFoundError:
         return
     if current > size:
-        with open(path, "r+b") as handle:
+        with open(path, "r+b", opener=open_nofollow) as handle:
             handle.truncate(size)
             os.fsync(handle.fileno())
-        if isinstance(mtime_ns, int):  # the file's time is its "last updated"
+        if mtime_ns is not None:  # the file's time is its "last updated"
             os.utime(path, ns=(mtime_ns, mtime_ns))
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rlmemory.errors import CorruptStoreError
+from rlmemory.store._filecheck import record_check
 from rlmemory.store._fileio import iter_records_backward, iter_records_forward
 from rlmemory.store.base import Row
 
@@ -47,7 +48,9 @@ def newest_rows(
     """
     patches: dict[int, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
+    check = record_check(path)
     for offset, record in iter_records_backward(path):
+        check(offset, record)
         if "patch" in record:
             merge_patch(patches, record)
             continue
@@ -69,7 +72,9 @@ def newest_rows(
 def all_rows(path: Path, after_id: int = 0) -> list[dict[str, Any]]:
     """Every row with id > ``after_id``, oldest first, with its patches applied."""
     rows: dict[int, dict[str, Any]] = {}
+    check = record_check(path)
     for offset, record in iter_records_forward(path):
+        check(offset, record)
         if "patch" in record:
             row = rows.get(record["patch"])
             if row is not None:

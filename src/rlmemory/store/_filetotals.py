@@ -21,12 +21,20 @@ scanned again from the start.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from rlmemory.store._filecheck import check_record
+from rlmemory.store._fileio import (
+    NonFiniteNumber,
+    line_number,
+    loads_strict,
+    non_finite_error,
+)
 
 _SCAN_BLOCK = 1 << 22
 _TAIL_CHECK = 64
@@ -81,11 +89,11 @@ class HistoryTotals:
             ):
                 start, count, total = known.end, known.count, known.total
             handle.seek(start)
-            count, total, end, torn = _scan(handle, start, rewards, count, total)
+            count, total, end, torn = _scan(handle, path, start, rewards, count, total)
             tail = _bytes_before(handle, end)
         self._scanned[key] = _Scanned(status.st_ino, end, tail, count, total)
         # a final line without newline counts if complete, but is never remembered
-        return _line_totals([torn], rewards, count, total)
+        return _line_totals([torn], path, end, rewards, count, total)
 
 
 def _bytes_before(handle: BinaryIO, end: int) -> bytes:
@@ -95,7 +103,7 @@ def _bytes_before(handle: BinaryIO, end: int) -> bytes:
 
 
 def _scan(
-    handle: BinaryIO, start: int, rewards: bool, count: int, total: float
+    handle: BinaryIO, path: Path, start: int, rewards: bool, count: int, total: float
 ) -> tuple[int, float, int, bytes]:
     """Count the complete lines from ``start``; return the totals, the offset reached and
     the bytes after the last newline."""
@@ -104,29 +112,46 @@ def _scan(
         block = pending + block
         cut = block.rfind(b"\n") + 1
         block, pending = block[:cut], block[cut:]
-        end += len(block)
+        block_start, end = end, end + len(block)
         rows = block.count(b"\n" + _ROW_START) + block.startswith(_ROW_START)
         values = _REWARD_VALUE.findall(block) if rewards else []
-        if rows == block.count(b"\n") and len(values) == (rows if rewards else 0):
-            count, total = count + rows, sum(map(float, values), total)
+        fast_total = sum(map(float, values), total)
+        if (
+            rows == block.count(b"\n")
+            and len(values) == (rows if rewards else 0)
+            and math.isfinite(fast_total)
+        ):
+            count, total = count + rows, fast_total
         else:  # lines the store did not write itself: parse them one by one
-            count, total = _line_totals(block.split(b"\n"), rewards, count, total)
+            lines = block.split(b"\n")
+            count, total = _line_totals(lines, path, block_start, rewards, count, total)
     return count, total, end, pending
 
 
-def _line_totals(lines: list[bytes], rewards: bool, count: int, total: float) -> tuple[int, float]:
+def _line_totals(
+    lines: list[bytes], path: Path, offset: int, rewards: bool, count: int, total: float
+) -> tuple[int, float]:
+    """Count and sum ``lines`` (starting at byte ``offset`` of ``path``) one by one.
+
+    Malformed lines are skipped (reading them reports the damage); a line that parses
+    but holds a wrong type (a reward that is text, ``NaN``) is reported here.
+    """
     for line in lines:
+        line_start, offset = offset, offset + len(line) + 1
         try:
-            record = json.loads(line) if line.strip() else None
+            record = loads_strict(line) if line.strip() else None
+        except NonFiniteNumber as error:
+            raise non_finite_error(path, line_number(path, line_start), error) from None
         except ValueError:
             continue
         if not isinstance(record, dict):
             continue
+        check_record(path, line_start, record)
         if "patch" in record:
             if rewards:
                 raise PatchedRewards
             continue
         count += 1
         if rewards:
-            total += float(record.get("reward", 0.0))
+            total += record.get("reward", 0.0)
     return count, total

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from rlmemory.errors import UnknownRewardError
-from rlmemory.store._validation import check_finite, check_text
+from rlmemory.store._validation import check_finite, check_integer
 from rlmemory.store.base import HISTORY_TABLES, Row
 
 #: The SQL store's table names, in load order; the file store produces the same rows.
@@ -31,28 +30,17 @@ def check_prune_arguments(table: object, older_than: Any, keep_newest: object) -
     10.0
     >>> check_prune_arguments("rewards", None, -1)
     Traceback (most recent call last):
-    ValueError: keep_newest must be a non-negative integer, got -1
+    ValueError: keep_newest must be at least 0, got -1
     """
+    if not isinstance(table, str):
+        raise TypeError(f"table must be a str, not {type(table).__name__}")
     if table not in HISTORY_TABLES:
         raise ValueError(f"table must be one of {', '.join(HISTORY_TABLES)}; got {table!r}")
     if older_than is not None:
         older_than = check_finite(older_than, "older_than")
-    if keep_newest is not None and (
-        isinstance(keep_newest, bool) or not isinstance(keep_newest, int) or keep_newest < 0
-    ):
-        raise ValueError(f"keep_newest must be a non-negative integer, got {keep_newest!r}")
+    if keep_newest is not None:
+        check_integer(keep_newest, "keep_newest", minimum=0)
     return older_than
-
-
-def check_states(states: object) -> list[str]:
-    """The distinct Q-table states of a ``delete_q_states`` argument, sorted.
-
-    >>> check_states(["b", "a", "b"])
-    ['a', 'b']
-    """
-    if isinstance(states, str) or not isinstance(states, Sequence | set | frozenset):
-        raise TypeError(f"states must be a sequence of str, not {type(states).__name__}")
-    return sorted({check_text(state, "states item") for state in states})  # type: ignore[type-var]
 
 
 def nothing_pruned() -> Row:
@@ -64,6 +52,5 @@ __all__ = [
     "BACKUP_TABLES",
     "UnknownRewardError",
     "check_prune_arguments",
-    "check_states",
     "nothing_pruned",
 ]

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store._validation import check_text
+from rlmemory.store._validation import check_integer, check_name
 
 #: How stored step values are laid out: little-endian float64.
 STEP_DTYPE = np.dtype("<f8")
@@ -45,11 +45,7 @@ def check_steps(steps: object) -> list[tuple[str, bytes]]:
         if not isinstance(step, tuple | list) or len(step) != 2:
             raise TypeError(f"steps[{index}] must be a (key, values) pair")
         key, values = step
-        check_text(key, f"steps[{index}] key")
-        if not key:
-            raise ValueError(f"steps[{index}] key must be a non-empty string")
-        if "\x00" in key:
-            raise ValueError(f"steps[{index}] key contains a NUL character")
+        check_name(key, f"steps[{index}] key")  # a name: non-empty, storable, <= 512 bytes
         if not isinstance(values, np.ndarray) or values.dtype.kind not in "fiu":
             raise TypeError(f"steps[{index}] values must be a numpy array of numbers")
         if values.ndim != 1:
@@ -64,17 +60,13 @@ def check_steps(steps: object) -> list[tuple[str, bytes]]:
 
 
 def check_step_id(value: object, field: str) -> int:
-    """A step id bound: a non-negative int.
+    """A step id bound: a non-negative int that fits a signed 64-bit column.
 
     >>> check_step_id(-1, "after_id")
     Traceback (most recent call last):
-    ValueError: after_id must be a non-negative integer, got -1
+    ValueError: after_id must be at least 0, got -1
     """
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{field} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{field} must be a non-negative integer, got {value}")
-    return int(value)
+    return check_integer(value, field, minimum=0)
 
 
 def decode_values(data: Any, where: str) -> np.ndarray:

@@ -15,11 +15,24 @@ Contract common to every method:
 
 * Every write is atomic and durable when the call returns (or, inside
   :meth:`MemoryStore.transaction`, when the outermost block exits without error).
-* Arguments are validated before anything is written: an empty ``agent_name`` or a
-  ``limit`` <= 0 is ``ValueError``; NaN or infinite numbers are ``ValueError`` naming the
-  field; payloads JSON cannot encode are ``TypeError`` naming the type; an unknown id is
-  ``LookupError`` (:class:`rlmemory.errors.UnknownDecisionError`,
+* Arguments are validated before anything is written, by the checks every backend
+  shares (:mod:`rlmemory.store._validation`), so every backend gives the same error:
+  a wrong type is ``TypeError`` and a wrong value ``ValueError``, both naming the
+  argument; an unknown id is ``LookupError``
+  (:class:`rlmemory.errors.UnknownDecisionError`,
   :class:`rlmemory.errors.UnknownInteractionError`). Nothing stored changes on error.
+  The limits, the same on every backend (``docs/reliability.md``):
+
+  - agent names, action names and array keys: non-empty, at most 512 UTF-8 bytes;
+    state keys at most 1,536 bytes (so PostgreSQL's index limit is never reached);
+  - no text holds NUL or an unpaired surrogate;
+  - ids, limits and counts fit a signed 64-bit integer (``limit`` > 0), version
+    numbers PostgreSQL's ``INTEGER``;
+  - rewards, propensities, features, Q-values and array entries are finite (an int
+    too large for a float, such as ``10**400``, is not);
+  - JSON payloads nest at most 32 levels, without NaN or infinity;
+  - ``features``, ``keys``, ``states``, ``versions`` and ``interaction_ids`` are a
+    list, tuple, set or numpy array, never a generator (``TypeError``).
 * Problems with the store itself (corrupt file, newer schema, a database that is down,
   any error of the database driver) raise :class:`rlmemory.errors.StoreError`
   subclasses naming the path or URL (password removed), never a raw driver error; one
@@ -47,6 +60,8 @@ from typing import Any
 
 import numpy as np
 
+from rlmemory.store._validation import check_agent_name, check_state
+
 QTable = dict[str, dict[str, float]]
 Row = dict[str, Any]
 
@@ -54,7 +69,7 @@ Row = dict[str, Any]
 HISTORY_TABLES = ("rewards", "interactions", "decisions")
 
 #: Schema version written by this rlmemory. Stores written by a newer version are refused.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class MemoryStore(abc.ABC):
@@ -100,8 +115,7 @@ class MemoryStore(abc.ABC):
         inside :meth:`transaction` instead of trusting a copy loaded at start-up.
         This fallback reads the whole table; the shipped stores override it.
         """
-        if not isinstance(state, str):
-            raise TypeError(f"state must be a str, not {type(state).__name__}")
+        check_state(state)
         return dict((self.get_q_table(agent_name) or {}).get(state, {}))
 
     def lock_learner(self, agent_name: str) -> None:
@@ -114,8 +128,7 @@ class MemoryStore(abc.ABC):
         IMMEDIATE``, the file store's folder lock) need do nothing; this default does
         nothing. Outside a transaction it has no lasting effect.
         """
-        if not isinstance(agent_name, str) or not agent_name:
-            raise ValueError("agent_name must be a non-empty string")
+        check_agent_name(agent_name)
 
     # ------------------------------------------------------------ policy gradient
     @abc.abstractmethod
@@ -132,8 +145,11 @@ class MemoryStore(abc.ABC):
         """Upsert named numeric arrays (float64 or int64, any shape) for ``agent_name``.
 
         Keys not named keep their stored arrays. Used by linear learners to persist
-        only the statistics that one update changed. Arrays with NaN or infinite
-        entries are ``ValueError``; arrays round-trip exactly (dtype, shape, values).
+        only the statistics that one update changed. Values must be numpy arrays (or
+        scalars) of real numbers: floats of up to 64 bits are stored as float64,
+        integers as int64; other dtypes and lists are ``TypeError``. Arrays with NaN or
+        infinite entries are ``ValueError``; arrays round-trip exactly (dtype, shape,
+        values).
         """
 
     @abc.abstractmethod
@@ -154,12 +170,13 @@ class MemoryStore(abc.ABC):
         """Append ``(key, values)`` steps for ``agent_name``; return their ids, in order.
 
         A step is what one learner update learned, small next to the statistics it
-        changes (``values`` a 1-D vector of numbers, kept as float64 bit for bit; ``key``
-        a non-empty string). Ids increase in append order and are never reused, even
-        after :meth:`delete_learner_steps`, so a learner can keep "every step up to id
-        ``n`` is in my snapshot" as a watermark. Appended by several processes, none is
-        lost; inside :meth:`transaction` after :meth:`lock_learner`, the ids of one
-        agent's steps are in the order the transactions committed.
+        changes (``values`` a 1-D vector of finite numbers, kept as float64 bit for bit;
+        ``key`` a name: non-empty, at most 512 UTF-8 bytes). Ids increase in append
+        order and are never reused, even after :meth:`delete_learner_steps`, so a
+        learner can keep "every step up to id ``n`` is in my snapshot" as a watermark.
+        Appended by several processes, none is lost; inside :meth:`transaction` after
+        :meth:`lock_learner`, the ids of one agent's steps are in the order the
+        transactions committed.
         """
 
     @abc.abstractmethod
@@ -255,7 +272,8 @@ class MemoryStore(abc.ABC):
         ``state`` is the state key; ``q_values`` the action values, scores or
         probabilities seen at decision time; ``reward`` any JSON value (``None`` while
         the reward is pending). ``propensity`` is the probability with which
-        ``selected_action`` was chosen, in (0, 1]; ``features`` the context vector.
+        ``selected_action`` was chosen, in (0, 1]; ``features`` the context vector (a
+        list, tuple or numpy array of finite numbers; a generator is ``TypeError``).
         """
 
     @abc.abstractmethod
@@ -267,7 +285,11 @@ class MemoryStore(abc.ABC):
 
     @abc.abstractmethod
     def get_agent_decision(self, decision_id: int) -> Row:
-        """Return one decision by id, or raise :class:`rlmemory.errors.UnknownDecisionError`."""
+        """Return one decision by id, or raise :class:`rlmemory.errors.UnknownDecisionError`.
+
+        An id beyond a signed 64-bit integer (``2**70``) is ``ValueError`` naming
+        ``decision_id`` on every backend, before any query.
+        """
 
     @abc.abstractmethod
     def iter_agent_decisions(
@@ -370,6 +392,30 @@ class MemoryStore(abc.ABC):
         the timestamp ``older_than`` or not among the ``keep_newest`` newest; with
         ``dry_run`` only count them. Returns ``rows``, ``first_id``, ``last_id``,
         ``oldest``, ``newest`` of the rows concerned (None when there are none)."""
+
+    # ------------------------------------------------------------------ settings
+    @abc.abstractmethod
+    def save_setting(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
+        """Store the JSON object ``value`` as setting ``key`` of ``namespace``, replacing it.
+
+        Settings are small documents kept beside the learned state, shared by every
+        process that opens the store: the settings of a service's learning loops, the
+        hashes of its API keys. ``namespace`` and ``key`` are non-empty strings of at
+        most 200 characters; a value JSON cannot encode is ``TypeError``, NaN or
+        infinity ``ValueError``. Atomic; joins an enclosing :meth:`transaction`.
+        """
+
+    @abc.abstractmethod
+    def get_setting(self, namespace: str, key: str) -> dict[str, Any] | None:
+        """The stored setting ``key`` of ``namespace``, or ``None`` when there is none."""
+
+    @abc.abstractmethod
+    def list_settings(self, namespace: str) -> dict[str, dict[str, Any]]:
+        """Every setting of ``namespace`` (key -> value), keys sorted; ``{}`` when none."""
+
+    @abc.abstractmethod
+    def delete_setting(self, namespace: str, key: str) -> bool:
+        """Delete setting ``key`` of ``namespace``; return whether it existed."""
 
     # ------------------------------------------------------ backup and restore
     @abc.abstractmethod

@@ -28,26 +28,24 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import filelock
 import numpy as np
 
 from rlmemory.errors import (
     CorruptStoreError,
     EncryptionKeyError,
+    NotAStoreError,
+    ReadOnlyStoreError,
     SchemaVersionError,
-    StoreBusyError,
     StoreError,
     TransactionAbortedError,
     UnknownDecisionError,
     UnknownInteractionError,
 )
+from rlmemory.store._filecheck import check_q_table_document
 from rlmemory.store._fileencode import (
     apply_change,
-    check_features,
     check_keys,
     check_name,
-    check_propensity,
-    check_storable_text,
     decode_array,
     encode_array,
     encode_change,
@@ -59,6 +57,7 @@ from rlmemory.store._fileencode import (
     utf8,
 )
 from rlmemory.store._filefolded import FoldedTables
+from rlmemory.store._fileguard import TreeGuard, check_entry, check_not_link
 from rlmemory.store._fileio import (
     SAFE_NAME,
     append_bytes,
@@ -68,11 +67,19 @@ from rlmemory.store._fileio import (
     fsync_dir,
     iter_records_backward,
     iter_records_forward,
+    open_nofollow,
     read_document,
     repair_torn_tail,
     safe_dirname,
 )
-from rlmemory.store._filejournal import UndoJournal, remove_backups, roll_back
+from rlmemory.store._filejournal import (
+    JOURNAL_FOLDER,
+    UndoJournal,
+    remove_backups,
+    roll_back,
+)
+from rlmemory.store._filejournal import pending as journal_pending
+from rlmemory.store._filelock import FolderLock
 from rlmemory.store._filerows import (
     all_rows,
     field,
@@ -81,14 +88,21 @@ from rlmemory.store._filerows import (
     public_interaction,
     public_reward,
 )
+from rlmemory.store._filesettings import FileSettings
 from rlmemory.store._filetotals import HistoryTotals, PatchedRewards
 from rlmemory.store._steps import LearnerStep, check_step_id, check_steps, decode_values
 from rlmemory.store._validation import (
-    check_finite,
+    check_decision_labels,
+    check_features,
     check_id,
+    check_ids,
+    check_integer,
     check_limit,
     check_mapping,
+    check_propensity,
     check_q_table,
+    check_reward_row,
+    check_state,
     check_text,
     to_json,
 )
@@ -123,7 +137,7 @@ INDEX_LINE_WIDTH = 128
 COMPACT_MIN_BYTES = 256 * 1024
 
 
-class FileBackedMemoryDatabase(FileOperations, MemoryStore):
+class FileBackedMemoryDatabase(FileSettings, FileOperations, MemoryStore):
     """The rlmemory store in the folder ``base_dir`` (created if missing).
 
     ``lock_timeout`` is how many seconds an operation waits for another process's lock
@@ -160,32 +174,115 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         self._names: dict[str, str] = {}
         self._totals = HistoryTotals()
         self._folded = FoldedTables()
+        # per id index: (device, inode) and the size it had after our last allocation
+        self._index_floor: dict[str, tuple[tuple[int, int] | None, int]] = {}
+        self._guard = TreeGuard(self._base)
         if self._base.exists() and not self._base.is_dir():
             raise StoreError(f"{self._base} exists and is not a folder", self.location)
-        self._base.mkdir(parents=True, exist_ok=True)
-        self._file_lock = filelock.FileLock(
-            str(self._base / LOCK_FILE), timeout=lock_timeout, thread_local=False
-        )
+        self._refuse_foreign_folder()
+        try:
+            self._base.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(
+                f"{self._base} does not exist and cannot be created: {error.strerror}",
+                self.location,
+            ) from None
+        self._file_lock = FolderLock(self._base / LOCK_FILE, lock_timeout, self.location)
         with self._locked():
             self._schema_version = self._open_meta()
             self._check_key()
             for folder in (AGENTS_FOLDER, INDEX_FOLDER):
-                if not (self._base / folder).is_dir():
+                if not (self._base / folder).is_dir() and not self.read_only:
                     (self._base / folder).mkdir()
                     fsync_dir(self._base)
-            remove_backups(self._base)
-            self._remove_leftover_temporary_files()
+            self._check_agent_folders()
 
-    def _remove_leftover_temporary_files(self) -> None:
-        """Delete temporary files of processes killed during an atomic write.
+    @property
+    def read_only(self) -> bool:
+        """Whether the folder can only be read (read-only media or permissions)."""
+        return self._file_lock.read_only is not None
+
+    def _refuse_foreign_folder(self) -> None:
+        """Open a store, or a missing or empty folder; never turn another folder into a store.
+
+        Runs before anything is created, so a folder that is not a store is left exactly
+        as it was (not even a lock file is added).
+        """
+        try:
+            names = set(os.listdir(self._base))
+        except FileNotFoundError:
+            return
+        if META_FILE in names:
+            meta_path = self._base / META_FILE
+            check_not_link(meta_path)
+            meta = read_document(meta_path)
+            if isinstance(meta, dict) and meta.get("format") not in (FORMAT_NAME, None):
+                raise NotAStoreError(
+                    f"{self._base} holds a {META_FILE} of {meta.get('format')!r}, not an "
+                    "rlmemory file store; nothing was written to it",
+                    self.location,
+                )
+            return
+        # What a store being created leaves before its header exists: the lock file and
+        # the header's temporary file.
+        others = {name for name in names if name != LOCK_FILE and not name.startswith(".meta.")}
+        if others:
+            shown = ", ".join(sorted(others)[:5]) + (", ..." if len(others) > 5 else "")
+            raise NotAStoreError(
+                f"{self._base} is not an rlmemory file store (no {META_FILE}) and is not "
+                f"empty ({shown}); give a new or empty folder to create a store. Nothing "
+                "was written to it",
+                self.location,
+            )
+
+    def _check_agent_folders(self) -> None:
+        """Check every agent folder for links and special files; delete the temporary files
+        of processes killed during an atomic write.
 
         Atomic writes happen only under the file lock, which the caller holds, so any
         temporary file found now belongs to a process that died.
         """
-        for pattern in (".*.tmp", f"{AGENTS_FOLDER}/*/.*.tmp"):
-            for leftover in self._base.glob(pattern):
-                with contextlib.suppress(FileNotFoundError):
-                    leftover.unlink()
+        leftovers = list(self._base.glob(".*.tmp"))
+        agents = self._base / AGENTS_FOLDER
+        if self._guard.folder(agents):
+            with os.scandir(agents) as entries:
+                for entry in entries:
+                    check_entry(entry)
+                    if entry.is_dir(follow_symlinks=False) and SAFE_NAME.match(entry.name):
+                        folder = Path(entry.path)
+                        self._guard.folder(folder)
+                        leftovers += folder.glob(".*.tmp")
+        if self.read_only:
+            return
+        remove_backups(self._base)
+        for leftover in leftovers:
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+    def _recover(self) -> None:
+        """Roll back a transaction a crashed process left behind (needs write access)."""
+        if self.read_only:
+            if journal_pending(self._base):
+                raise ReadOnlyStoreError(
+                    f"{self.location} holds an unfinished transaction of a process that "
+                    "crashed, and is read-only: open it once with write access to roll the "
+                    "transaction back",
+                    self.location,
+                )
+            return
+        if roll_back(self._base):
+            self._totals.clear()
+            self._folded.clear()
+            self._index_floor.clear()
+
+    def _writable(self) -> None:
+        """Refuse a write, naming the folder, when the store is read-only."""
+        if self._file_lock.read_only is not None:
+            raise ReadOnlyStoreError(
+                f"{self.location} is read-only ({self._file_lock.read_only}): reading works, "
+                "writing is refused",
+                self.location,
+            )
 
     # ------------------------------------------------------------------ locking
     @contextlib.contextmanager
@@ -195,18 +292,11 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             if self._closed:
                 raise StoreError(f"{self.location}: the store is closed", self.location)
             if self._depth == 0:
+                self._file_lock.acquire()
                 try:
-                    self._file_lock.acquire()
-                except filelock.Timeout:
-                    raise StoreBusyError(
-                        f"{self.location} stayed locked by another process for longer than "
-                        f"{self._file_lock.timeout} s",
-                        self.location,
-                    ) from None
-                try:
-                    if roll_back(self._base):
-                        self._totals.clear()
-                        self._folded.clear()
+                    for folder in (INDEX_FOLDER, JOURNAL_FOLDER, ""):
+                        self._guard.folder(self._base / folder)
+                    self._recover()
                 except BaseException:
                     self._file_lock.release()
                     raise
@@ -254,6 +344,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
                 self._pending_compactions.clear()
                 self._totals.clear()
                 self._folded.clear()
+                self._index_floor.clear()
                 roll_back(self._base)
                 raise
             self._journal = None
@@ -268,15 +359,30 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         return self._transaction()
 
     # ----------------------------------------------------------- low-level writes
+    @contextlib.contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        """Refuse a write to a read-only store; report a failed write (disk full, I/O
+        error) as a StoreError naming the file. A failed write is never acknowledged: a
+        torn append is cut off by the next one, a transaction rolls back."""
+        self._writable()
+        try:
+            yield
+        except OSError as error:
+            raise StoreError(
+                f"{self.location}: writing {path} failed: {error.strerror or error}",
+                self.location,
+            ) from error
+
     def _append(self, path: Path, data: bytes, repair: Callable[[Path], Any]) -> None:
-        repair(path)
-        if self._journal is not None:
-            targets = [] if self._journal.covers(path) else self._append_targets(path)
-            for target in targets[1:]:
-                if not self._journal.covers(target):
-                    _repair_any(target)
-            self._journal.before_appends(targets, written=path)
-        append_bytes(path, data, durable=self._journal is None)
+        with self._writing(path):
+            repair(path)
+            if self._journal is not None:
+                targets = [] if self._journal.covers(path) else self._append_targets(path)
+                for target in targets[1:]:
+                    if not self._journal.covers(target):
+                        _repair_any(target)
+                self._journal.before_appends(targets, written=path)
+            append_bytes(path, data, durable=self._journal is None)
 
     def _append_targets(self, path: Path) -> list[Path]:
         """``path`` and the files a transaction appending to it will likely append to
@@ -288,14 +394,19 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         return targets
 
     def _replace(self, path: Path, data: bytes) -> None:
-        if self._journal is not None:
-            self._journal.before_replace(path)
-        atomic_write(path, data, durable=self._journal is None)
+        with self._writing(path):
+            if self._journal is not None:
+                self._journal.before_replace(path)
+            atomic_write(path, data, durable=self._journal is None)
 
     def _agent_folder(self, agent_name: str) -> Path:
-        return self._base / AGENTS_FOLDER / safe_dirname(agent_name)
+        """The agent's folder, checked for links and special files (it may not exist)."""
+        folder = self._base / AGENTS_FOLDER / safe_dirname(agent_name)
+        self._guard.folder(folder)
+        return folder
 
     def _ensure_agent(self, agent_name: str) -> Path:
+        self._writable()
         folder = self._agent_folder(agent_name)
         marker = folder / AGENT_FILE
         if marker.exists():
@@ -303,11 +414,12 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
                 raise CorruptStoreError(f"{marker} names another agent", str(marker))
             return folder
         if not folder.exists():
-            if self._journal is not None:
-                self._journal.before_mkdir(folder)
-            folder.mkdir()
-            if self._journal is None:
-                fsync_dir(folder.parent)
+            with self._writing(folder):
+                if self._journal is not None:
+                    self._journal.before_mkdir(folder)
+                folder.mkdir()
+                if self._journal is None:
+                    fsync_dir(folder.parent)
         self._replace(marker, encode_document({"agent_name": agent_name}))
         self._names[folder.name] = agent_name
         return folder
@@ -330,10 +442,51 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
     def _allocate_id(self, table: str, folder: Path) -> int:
         """Append ``folder`` to the table's id index; the line number is the new id."""
         index = self._index_path(table)
-        new_id = _repair_index(index) // INDEX_LINE_WIDTH + 1
+        new_id = self._next_id(table)
         line = json.dumps({"id": new_id, "agent": folder.name}, separators=(",", ":"))
         self._append(index, line.ljust(INDEX_LINE_WIDTH - 1).encode() + b"\n", _repair_index)
         return new_id
+
+    def _next_id(self, table: str) -> int:
+        """The id after the index's last line, once checked against the histories.
+
+        An index emptied, deleted or cut short by hand would hand out ids that rows
+        already have. So the first time a store object allocates an id of ``table``,
+        and again whenever the index shrank or was replaced since, the highest id in the
+        agents' histories (the last row of each: ids grow in file order) is compared with
+        the index; a shorter index is a :class:`CorruptStoreError` naming both files.
+        """
+        index = self._index_path(table)
+        size = _repair_index(index)
+        try:
+            status = index.stat()
+            identity: tuple[int, int] | None = (status.st_dev, status.st_ino)
+        except FileNotFoundError:
+            identity = None
+        known = self._index_floor.get(table)
+        if known is None or known[0] != identity or size < known[1]:
+            self._check_index_covers_histories(table, index, size // INDEX_LINE_WIDTH)
+        self._index_floor[table] = (identity, size + INDEX_LINE_WIDTH)
+        return size // INDEX_LINE_WIDTH + 1
+
+    def _check_index_covers_histories(self, table: str, index: Path, listed: int) -> None:
+        file_name = {"rewards": REWARDS_FILE, "interactions": INTERACTIONS_FILE}.get(
+            table, DECISIONS_FILE
+        )
+        for folder in self._agent_folders():
+            history = folder / file_name
+            try:
+                newest = newest_rows(history, 1)
+            except CorruptStoreError:
+                continue  # reported when that agent's history is read; others write on
+            if newest and newest[0]["id"] > listed:
+                raise CorruptStoreError(
+                    f"{index} lists {listed} ids but {history} holds id {newest[0]['id']}: "
+                    "the id index was emptied or cut short (by hand?) and new rows would "
+                    "reuse ids. Put the index back (from a copy or a backup); the store "
+                    "writes no new rows until then",
+                    str(index),
+                )
 
     def _folder_of(self, table: str, row_id: int) -> Path | None:
         """The agent folder of row ``row_id`` of ``table``, from the id index."""
@@ -341,8 +494,11 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             return None
         index = self._index_path(table)
         try:
-            with open(index, "rb") as handle:
-                handle.seek((row_id - 1) * INDEX_LINE_WIDTH)
+            with open(index, "rb", opener=open_nofollow) as handle:
+                offset = (row_id - 1) * INDEX_LINE_WIDTH
+                if offset >= os.fstat(handle.fileno()).st_size:
+                    return None  # beyond the index (seek would overflow for ids near 2**63)
+                handle.seek(offset)
                 line = handle.read(INDEX_LINE_WIDTH)
         except FileNotFoundError:
             return None
@@ -359,7 +515,9 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             or not SAFE_NAME.match(entry["agent"])
         ):
             raise CorruptStoreError(f"{index} has a damaged line for id {row_id}", str(index))
-        return self._base / AGENTS_FOLDER / entry["agent"]
+        folder = self._base / AGENTS_FOLDER / entry["agent"]
+        self._guard.folder(folder)
+        return folder
 
     def _append_row(self, table: str, agent_name: str, file_name: str, body: bytes) -> int:
         with self._locked():
@@ -378,6 +536,8 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         document = read_document(base)
         found = document is not None
         table: dict[str, Any] = document or {}
+        if depth == 2:
+            check_q_table_document(table, base)
         for offset, change in iter_records_forward(updates):
             found = True
             apply_change(table, change, depth, updates, offset)
@@ -417,10 +577,12 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             return  # the change is stored in the log; reading the table reports the damage
         if table is None:
             return
-        # Folding again after a crash between these two steps gives the same table.
-        atomic_write(base, encode_document(table))
-        updates.unlink()
-        fsync_dir(updates.parent)
+        # Folding again after a crash between these two steps gives the same table. Folding
+        # only saves reading time: if it fails (disk full), the log still holds the change.
+        with contextlib.suppress(OSError):
+            atomic_write(base, encode_document(table))
+            updates.unlink()
+            fsync_dir(updates.parent)
 
     def _compact_pending(self) -> None:
         pending, self._pending_compactions = self._pending_compactions, {}
@@ -455,8 +617,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         # Under the folder lock, from the Q-table folded in memory plus the log lines
         # appended since (by any process): a stat of two files and a short read.
         check_name(agent_name)
-        if not isinstance(state, str):
-            raise TypeError(f"state must be a str, not {type(state).__name__}")
+        check_state(state)
         with self._locked():
             folder = self._agent_folder(agent_name)
             table = self._folded.current(folder / Q_TABLE_FILE, folder / Q_UPDATES_FILE, 2)
@@ -528,8 +689,6 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
     ) -> list[int]:
         check_name(agent_name)
         checked = check_steps(steps)
-        for key, _ in checked:
-            check_storable_text(key, "steps key")
         if not checked:
             return []
         stamp = time.time()
@@ -606,11 +765,12 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         reward_components: Mapping[str, Any],
         decision_id: int | None = None,
     ) -> int:
-        check_name(agent_name)
-        check_mapping(reward_components, "reward_components")
+        agent_name, reward, components, decision_id = check_reward_row(
+            agent_name, reward, reward_components, decision_id
+        )
         body = json_object(
-            reward=json_fragment(check_finite(reward, "reward"), "reward"),
-            reward_components=json_fragment(dict(reward_components), "reward_components"),
+            reward=json_fragment(reward, "reward"),
+            reward_components=utf8(components, "reward_components"),
             decision_id=optional_id(decision_id, "decision_id"),
             timestamp=now(),
         )
@@ -720,9 +880,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         return public
 
     def mark_feedback_learned(self, interaction_ids: Sequence[int]) -> None:
-        if isinstance(interaction_ids, (str, bytes)) or not isinstance(interaction_ids, Sequence):
-            raise TypeError("interaction_ids must be a sequence of int ids")
-        wanted = list(dict.fromkeys(check_id(i, "interaction_ids") for i in interaction_ids))
+        wanted = check_ids(interaction_ids, "interaction_ids")
         with self.transaction():
             found = [self._find_row("interactions", INTERACTIONS_FILE, i) for i in wanted]
             for interaction_id, (_, row) in zip(wanted, found, strict=True):
@@ -745,6 +903,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         features: Sequence[float] | None = None,
     ) -> int:
         check_name(agent_name)
+        check_decision_labels(state, selected_action)
         check_mapping(q_values, "q_values")
         body = json_object(
             state=text_fragment(state, "state"),
@@ -786,7 +945,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         but has no other effect here.
         """
         check_name(agent_name)
-        check_id(after_id, "after_id")
+        check_integer(after_id, "after_id", minimum=0)
         check_limit(batch_size, "batch_size")
         path = self._agent_folder(agent_name) / DECISIONS_FILE
         with self._locked():
@@ -815,8 +974,8 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
     def list_agents(self) -> list[str]:
         names = []
         with self._locked():
-            for folder in (self._base / AGENTS_FOLDER).iterdir():
-                if SAFE_NAME.match(folder.name) and self._has_data(folder):
+            for folder in self._agent_folders():
+                if self._has_data(folder):
                     names.append(self._name_of(folder))
         return sorted(names)
 
@@ -825,7 +984,7 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             return False
         if (folder / Q_TABLE_FILE).exists() or (folder / POLICY_FILE).exists():
             return True
-        for name in (Q_UPDATES_FILE, VERSIONS_FILE, *HISTORY_FILES):
+        for name in (Q_UPDATES_FILE, VERSIONS_FILE, STEPS_FILE, *HISTORY_FILES):
             with contextlib.suppress(FileNotFoundError):
                 if (folder / name).stat().st_size > 0:
                     return True
@@ -882,6 +1041,13 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
         path = self._base / META_FILE
         meta = read_document(path)
         if meta is None:
+            self._refuse_foreign_folder()  # again, under the lock
+            if self.read_only:
+                raise NotAStoreError(
+                    f"{self._base} holds no rlmemory store and is read-only, so none can be "
+                    "created in it",
+                    self.location,
+                )
             atomic_write(
                 path,
                 encode_document({"format": FORMAT_NAME, "schema_version": SCHEMA_VERSION}),
@@ -898,9 +1064,11 @@ class FileBackedMemoryDatabase(FileOperations, MemoryStore):
             raise SchemaVersionError(self.location, found, SCHEMA_VERSION)
         if found < 1:
             raise CorruptStoreError(f"{path} records an invalid schema version {found}", str(path))
+        if self.read_only:
+            return found  # read as it is; the next writer upgrades the header
         if found < SCHEMA_VERSION:
-            # 1 -> 2 adds versions files, 2 -> 3 learner steps files, both created when
-            # first needed: only the header changes.
+            # 1 -> 2 adds versions files, 2 -> 3 learner steps files, 3 -> 4 settings.json,
+            # all created when first needed: only the header changes.
             atomic_write(path, encode_document({**meta, "schema_version": SCHEMA_VERSION}))
             found = SCHEMA_VERSION
         return found
@@ -946,7 +1114,7 @@ def _repair_index(path: Path) -> int:
         return 0
     whole = size - size % INDEX_LINE_WIDTH
     if whole != size:
-        with open(path, "r+b") as handle:
+        with open(path, "r+b", opener=open_nofollow) as handle:
             handle.truncate(whole)
             handle.flush()
             os.fsync(handle.fileno())

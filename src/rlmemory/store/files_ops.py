@@ -17,6 +17,7 @@ import base64
 import contextlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,13 +26,14 @@ from typing import Any
 import numpy as np
 
 from rlmemory.errors import CorruptStoreError, UnknownInteractionError
+from rlmemory.store._filecheck import check_record
 from rlmemory.store._fileencode import (
-    check_storable_text,
     encode_change,
     json_fragment,
     json_object,
     text_fragment,
 )
+from rlmemory.store._fileguard import check_entry
 from rlmemory.store._fileio import (
     SAFE_NAME,
     atomic_write,
@@ -47,7 +49,6 @@ from rlmemory.store._operations import (
     BACKUP_TABLES,
     UnknownRewardError,
     check_prune_arguments,
-    check_states,
     nothing_pruned,
 )
 from rlmemory.store._sealing import SealedValues
@@ -56,7 +57,11 @@ from rlmemory.store._validation import (
     check_finite,
     check_id,
     check_mapping,
+    check_states,
     check_text,
+    check_version_number,
+    check_version_numbers,
+    checked_backup_rows,
     to_json,
 )
 from rlmemory.store.base import Row
@@ -95,9 +100,10 @@ class FileOperations(SealedValues):
     # ------------------------------------------------------------------ versions
     def _latest_version_in(self, folder: Path) -> int | None:
         # Version lines are kept in increasing order: the last line is the newest.
-        for _, record in iter_records_backward(folder / VERSIONS_FILE):
-            number = record.get("version")
-            return number if isinstance(number, int) else None
+        path = folder / VERSIONS_FILE
+        for offset, record in iter_records_backward(path):
+            check_record(path, offset, record)
+            return record.get("version")
         return None
 
     def save_version(self, agent_name: str, payload: bytes, note: str = "") -> int:
@@ -130,15 +136,16 @@ class FileOperations(SealedValues):
         check_agent_name(agent_name)
         with self._locked():  # type: ignore[attr-defined]
             folder = self._agent_folder(agent_name)  # type: ignore[attr-defined]
+            path = folder / VERSIONS_FILE
             rows = [
                 {key: record.get(key) for key in ("version", "note", "created", "size")}
-                for _, record in iter_records_forward(folder / VERSIONS_FILE)
+                for record in _checked_records(path)
             ]
         return sorted(rows, key=lambda row: row["version"])
 
     def get_version(self, agent_name: str, version: int) -> Row:
         check_agent_name(agent_name)
-        version = check_id(version, "version")
+        version = check_version_number(version)
         with self._locked():  # type: ignore[attr-defined]
             folder = self._agent_folder(agent_name)  # type: ignore[attr-defined]
             info = next(
@@ -147,7 +154,7 @@ class FileOperations(SealedValues):
             )
             data = None
             if info is not None:
-                for _, record in iter_records_forward(folder / VERSIONS_DATA_FILE):
+                for record in _checked_records(folder / VERSIONS_DATA_FILE):
                     if record.get("version") == version:
                         data = record.get("payload")
         if info is None or not isinstance(data, str):
@@ -160,7 +167,7 @@ class FileOperations(SealedValues):
 
     def delete_versions(self, agent_name: str, versions: Sequence[int]) -> int:
         check_agent_name(agent_name)
-        doomed = {check_id(number, "versions item") for number in versions}
+        doomed = set(check_version_numbers(versions))
         with self.transaction():  # type: ignore[attr-defined]
             folder = self._agent_folder(agent_name)  # type: ignore[attr-defined]
             present = [row["version"] for row in self.list_versions(agent_name)]
@@ -190,9 +197,10 @@ class FileOperations(SealedValues):
         """Delete ``path`` so that a rollback restores it (journaled like a replace)."""
         journal = self._journal  # type: ignore[attr-defined]
         assert journal is not None, "deletes run inside a transaction"
-        journal.before_replace(path)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        with self._writing(path):  # type: ignore[attr-defined]
+            journal.before_replace(path)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
     def delete_q_states(self, agent_name: str, states: Sequence[str]) -> int:
         check_agent_name(agent_name)
@@ -357,11 +365,18 @@ class FileOperations(SealedValues):
     def _agent_folders(self) -> list[Path]:
         files = _files()
         root = self._base / files.AGENTS_FOLDER
-        return sorted(
-            folder
-            for folder in root.iterdir()
-            if SAFE_NAME.match(folder.name) and (folder / files.AGENT_FILE).exists()
-        )
+        if not root.is_dir():  # a read-only folder whose store never had an agent
+            return []
+        folders = []
+        with os.scandir(root) as entries:
+            for entry in entries:
+                check_entry(entry)
+                if entry.is_dir(follow_symlinks=False) and SAFE_NAME.match(entry.name):
+                    folder = Path(entry.path)
+                    self._guard.folder(folder)  # type: ignore[attr-defined]
+                    if (folder / files.AGENT_FILE).exists():
+                        folders.append(folder)
+        return sorted(folders)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Callable[[str], Iterator[Row]]]:
@@ -467,6 +482,7 @@ class FileOperations(SealedValues):
     def load_rows(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
         if table not in BACKUP_TABLES:
             raise ValueError(f"unknown table {table!r}; tables are {', '.join(BACKUP_TABLES)}")
+        rows = checked_backup_rows(table, rows)
         with self.transaction():  # type: ignore[attr-defined]
             if table in _HISTORY_FOR:
                 return self._load_history(table, rows)
@@ -476,7 +492,7 @@ class FileOperations(SealedValues):
         files = _files()
         short, file_name = _HISTORY_FOR[table]
         index_path = self._index_path(short)  # type: ignore[attr-defined]
-        next_id = files._repair_index(index_path) // files.INDEX_LINE_WIDTH + 1
+        next_id = self._next_id(short)  # type: ignore[attr-defined]
         index_lines: list[bytes] = []
         by_file: dict[Path, list[bytes]] = {}
         count = 0
@@ -619,7 +635,6 @@ class FileOperations(SealedValues):
         text = check_text(value, field, optional=optional)
         if text is None:
             return b"null"
-        check_storable_text(text, field)
         return text_fragment(self._seal_text(text), field)
 
     def reencrypt(self, cipher: Any) -> tuple[int, int]:
@@ -671,6 +686,7 @@ class FileOperations(SealedValues):
 
     def _write_meta(self, **changes: Any) -> None:
         files = _files()
+        self._writable()  # type: ignore[attr-defined]
         path = self._base / files.META_FILE
         meta = read_document(path) or {}
         meta.update(changes)
@@ -678,6 +694,13 @@ class FileOperations(SealedValues):
             self._replace(path, encode_document(meta))  # type: ignore[attr-defined]
         else:
             atomic_write(path, encode_document(meta))
+
+
+def _checked_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The lines of a versions file, oldest first, each checked for wrong types."""
+    for offset, record in iter_records_forward(path):
+        check_record(path, offset, record)
+        yield record
 
 
 def _sql_history_row(table: str, agent: str, row: Mapping[str, Any]) -> Row:

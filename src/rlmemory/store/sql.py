@@ -22,6 +22,7 @@ bare driver upsert costs, and so that every method called inside
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import math
 import os
@@ -50,11 +51,20 @@ from rlmemory.store import sql_schema as schema
 from rlmemory.store._steps import LearnerStep, check_step_id, check_steps, decode_values
 from rlmemory.store._validation import (
     check_agent_name,
+    check_arrays,
+    check_decision_labels,
+    check_features,
     check_finite,
     check_id,
+    check_ids,
+    check_integer,
     check_limit,
     check_mapping,
+    check_names,
+    check_propensity,
     check_q_table,
+    check_reward_row,
+    check_state,
     check_text,
     to_json,
 )
@@ -66,26 +76,15 @@ from rlmemory.store.sql_dialect import (
     postgres_session_options,
 )
 from rlmemory.store.sql_ops import SqlOperations
+from rlmemory.store.sql_settings import SqlSettings
 
 T = TypeVar("T")
 
-_ARRAY_DTYPES = {("f", 8): "float64", ("i", 8): "int64"}
 _STORED_ARRAY_DTYPES = {"float64": "<f8", "int64": "<i8"}
 
 
-def _no_nul(value: str, field: str) -> str:
-    # PostgreSQL TEXT cannot hold NUL; refuse it on every SQL backend alike.
-    if "\x00" in value:
-        raise ValueError(f"{field} contains a NUL character, which the SQL store cannot hold")
-    return value
-
-
 def _text(value: object, field: str) -> str:
-    return _no_nul(check_text(value, field), field)  # type: ignore[arg-type]
-
-
-def _name(agent_name: object) -> str:
-    return _no_nul(check_agent_name(agent_name), "agent_name")
+    return check_text(value, field)  # type: ignore[return-value]
 
 
 def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str | None]:
@@ -106,22 +105,27 @@ def _resolve_location(db_path: str | os.PathLike[str]) -> tuple[sa.URL, str, str
         path = url.database or ":memory:"
         return sa.URL.create("sqlite", database=path), text, path
     if backend in ("postgresql", "postgres"):
-        driver = url.get_driver_name()
+        # postgres:// (Heroku's and libpq's spelling) is PostgreSQL too; SQLAlchemy has
+        # no dialect of that name, so ask for the driver only of postgresql+DRIVER URLs.
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")
-        elif driver != "psycopg":
+        elif url.get_driver_name() != "psycopg":
+            driver = url.get_driver_name()
             raise ValueError(
                 f"unsupported PostgreSQL driver {driver!r}; use postgresql+psycopg:// "
                 "or postgresql://"
             )
         return url, url.render_as_string(hide_password=True), None
+    schemes = ("sqlite", "postgresql", "postgresql+psycopg", "postgres", "files")
+    close = difflib.get_close_matches(url.drivername, schemes, n=1)
+    hint = f"did you mean {close[0]}://? " if close else ""
     raise ValueError(
-        f"unsupported database URL scheme {url.drivername!r}; use a file path, "
-        "sqlite:///path, postgresql+psycopg:// or postgresql://"
+        f"unsupported database URL scheme {url.drivername!r}; {hint}use a file path, "
+        "sqlite:///path, postgresql+psycopg://, postgresql:// or files://"
     )
 
 
-class MemoryDatabase(SqlOperations, MemoryStore):
+class MemoryDatabase(SqlSettings, SqlOperations, MemoryStore):
     """The seed's ``MemoryDatabase``: every rlmemory table in one SQL database.
 
     ``db_path`` is a file path or ``sqlite:///path`` (SQLite, WAL mode), or
@@ -593,7 +597,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
 
     # ------------------------------------------------------------------ Q-learning
     def save_q_table(self, agent_name: str, q_table: Mapping[str, Mapping[str, float]]) -> None:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         entries = self._q_entries(check_q_table(q_table))
         sql = self._sql
 
@@ -613,15 +617,14 @@ class MemoryDatabase(SqlOperations, MemoryStore):
     def _q_entries(table: QTable) -> list[tuple[str, str, float]]:
         entries = []
         for state, actions in table.items():
-            _no_nul(state, "state")
             for action, value in actions.items():
-                entries.append((state, _no_nul(action, "action"), value))
+                entries.append((state, action, value))
         # A fixed order keeps concurrent multi-row upserts from deadlocking on PostgreSQL.
         entries.sort()
         return entries
 
     def save_q_values(self, agent_name: str, changed: Mapping[str, Mapping[str, float]]) -> None:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         entries = self._q_entries(check_q_table(changed, "changed"))
         sql = self._sql
         register = agent_name not in self._registered_q_agents
@@ -642,10 +645,8 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         self._registered_q_agents.add(agent_name)
 
     def get_q_values(self, agent_name: str, state: str) -> dict[str, float]:
-        agent_name = _name(agent_name)
-        if not isinstance(state, str):
-            raise TypeError(f"state must be a str, not {type(state).__name__}")
-        _no_nul(state, "state")
+        agent_name = check_agent_name(agent_name)
+        state = check_state(state)
         statement = self._sql.select_q_state
 
         def work(cursor: Any) -> dict[str, float]:
@@ -661,7 +662,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         return self._run(work, write=False, atomic=False)
 
     def lock_learner(self, agent_name: str) -> None:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         statement = self._sql.lock_learner
         if not statement:
             return  # SQLite: BEGIN IMMEDIATE already excludes every other writer
@@ -670,7 +671,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
                 self._run(lambda cursor: cursor.execute(statement, (agent_name,)))
 
     def get_q_table(self, agent_name: str) -> QTable | None:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
 
         def work(cursor: Any) -> QTable | None:
             registered = self._execute(
@@ -743,7 +744,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
 
     # ------------------------------------------------------------- policy gradient
     def save_policy_params(self, agent_name: str, policy_params: Mapping[str, Any]) -> None:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         check_mapping(policy_params, "policy_params")
         text = to_json(policy_params, "policy_params")
         self._run(
@@ -753,7 +754,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         )
 
     def get_policy_params(self, agent_name: str) -> dict[str, Any] | None:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         rows = self._run(
             lambda cursor: self._execute(
                 cursor,
@@ -772,31 +773,14 @@ class MemoryDatabase(SqlOperations, MemoryStore):
 
     # --------------------------------------------------------------- numeric arrays
     def save_arrays(self, agent_name: str, arrays: Mapping[str, np.ndarray]) -> None:
-        agent_name = _name(agent_name)
-        check_mapping(arrays, "arrays", " of name to array")
+        agent_name = check_agent_name(agent_name)
         records = []
-        for key, array in arrays.items():
-            key = _text(key, "arrays key")
-            if isinstance(array, np.generic):
-                array = np.asarray(array)
-            if not isinstance(array, np.ndarray):
-                raise TypeError(
-                    f"arrays[{key!r}] must be a numpy array, not {type(array).__name__}"
-                )
-            dtype_name = _ARRAY_DTYPES.get((array.dtype.kind, array.dtype.itemsize))
-            if dtype_name is None:
-                raise TypeError(
-                    f"arrays[{key!r}] must have dtype float64 or int64, not {array.dtype}"
-                )
-            if dtype_name == "float64" and not np.isfinite(array).all():
-                raise ValueError(
-                    f"arrays[{key!r}] contains NaN or infinity, which cannot be stored"
-                )
+        for key, array in check_arrays(arrays):
+            dtype_name = str(array.dtype)
             data = np.ascontiguousarray(array, dtype=_STORED_ARRAY_DTYPES[dtype_name]).tobytes()
             records.append((key, dtype_name, json.dumps(list(array.shape)), data))
         if not records:
             return
-        records.sort()
         sql = self._sql
 
         def work(cursor: Any) -> None:
@@ -814,11 +798,9 @@ class MemoryDatabase(SqlOperations, MemoryStore):
     def get_arrays(
         self, agent_name: str, keys: Sequence[str] | None = None
     ) -> dict[str, np.ndarray]:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         if keys is not None:
-            return self._get_named_arrays(
-                agent_name, sorted({_text(key, "keys item") for key in self._keys(keys)})
-            )
+            return self._get_named_arrays(agent_name, sorted(check_names(keys, "keys")))
         wanted = None
         arrays = schema.learner_arrays.c
         rows = self._run(
@@ -859,12 +841,6 @@ class MemoryDatabase(SqlOperations, MemoryStore):
             for key, (dtype_name, shape_text, data) in rows
         }
 
-    @staticmethod
-    def _keys(keys: Sequence[str]) -> Sequence[str]:
-        if isinstance(keys, str) or not isinstance(keys, Sequence | set | frozenset):
-            raise TypeError(f"keys must be a sequence of str, not {type(keys).__name__}")
-        return list(keys)
-
     def _decode_array(
         self, agent_name: str, key: str, dtype_name: str, shape_text: str, data: Any
     ) -> np.ndarray:
@@ -879,7 +855,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         return np.frombuffer(data, dtype=stored_dtype).reshape(shape).astype(dtype_name)
 
     def delete_arrays(self, agent_name: str, keys: Sequence[str] | None = None) -> int:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         arrays = schema.learner_arrays.c
         if keys is None:
 
@@ -894,7 +870,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
                 ).rowcount
 
             return self._run(work)
-        names = sorted({_text(key, "keys item") for key in self._keys(keys)})
+        names = sorted(check_names(keys, "keys"))
 
         def delete_named(cursor: Any) -> int:
             deleted = 0
@@ -917,7 +893,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
     def append_learner_steps(
         self, agent_name: str, steps: Sequence[tuple[str, np.ndarray]]
     ) -> list[int]:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         checked = check_steps(steps)
         if not checked:
             return []
@@ -933,7 +909,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         return self._run(work)
 
     def get_learner_steps(self, agent_name: str, after_id: int = 0) -> list[LearnerStep]:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         after_id = check_step_id(after_id, "after_id")
         statement = self._sql.select_learner_steps
 
@@ -948,7 +924,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         ]
 
     def delete_learner_steps(self, agent_name: str, through_id: int | None = None) -> int:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         steps = schema.learner_steps.c
         if through_id is None:
             return self._run(
@@ -987,17 +963,13 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         reward_components: Mapping[str, Any],
         decision_id: int | None = None,
     ) -> int:
-        agent_name = _name(agent_name)
-        reward = check_finite(reward, "reward")
-        check_mapping(reward_components, "reward_components")
-        components = to_json(reward_components, "reward_components")
-        if decision_id is None:
-            values = (agent_name, reward, components, time.time(), None)
-            statement = self._sql.insert_reward
-        else:
-            decision_id = check_id(decision_id, "decision_id")
-            values = (agent_name, reward, components, time.time(), decision_id)
-            statement = self._sql.insert_decision_reward
+        agent_name, reward, components, decision_id = check_reward_row(
+            agent_name, reward, reward_components, decision_id
+        )
+        values = (agent_name, reward, components, time.time(), decision_id)
+        statement = (
+            self._sql.insert_reward if decision_id is None else self._sql.insert_decision_reward
+        )
         return self._run(lambda cursor: self._returned_id(cursor, statement, values, decision_id))
 
     @staticmethod
@@ -1013,7 +985,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         return int(row_id)
 
     def get_agent_rewards(self, agent_name: str, limit: int = 10) -> list[Row]:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         limit = check_limit(limit)
         rewards = schema.agent_rewards.c
         rows = self._run(
@@ -1069,7 +1041,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         feedback: str | None = None,
         decision_id: int | None = None,
     ) -> int:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         request = self._seal_text(_text(request, "request"))
         response = self._seal_text(_text(response, "response"))
         if feedback is not None:
@@ -1118,7 +1090,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         return [self._interaction_row(row) for row in rows]
 
     def get_agent_interactions(self, agent_name: str, limit: int = 10) -> list[Row]:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         limit = check_limit(limit)
         table = schema.agent_interactions.c
         return self._interactions(
@@ -1148,7 +1120,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         return rows[0]
 
     def find_agent_interaction(self, agent_name: str, request: str, response: str) -> Row | None:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         request = _text(request, "request")
         response = _text(response, "response")
         table = schema.agent_interactions.c
@@ -1195,7 +1167,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         self._run(work)
 
     def get_unlearned_feedback(self, agent_name: str, limit: int = 10) -> list[Row]:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         limit = check_limit(limit)
         table = schema.agent_interactions.c
         return self._interactions(
@@ -1217,13 +1189,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         )
 
     def mark_feedback_learned(self, interaction_ids: Sequence[int]) -> None:
-        if isinstance(interaction_ids, str | bytes) or not isinstance(
-            interaction_ids, Sequence | set | frozenset
-        ):
-            raise TypeError(
-                f"interaction_ids must be a sequence of int, not {type(interaction_ids).__name__}"
-            )
-        ids = sorted({check_id(row_id, "interaction_ids item") for row_id in interaction_ids})
+        ids = check_ids(interaction_ids, "interaction_ids")
         if not ids:
             return
         statement = self._sql.mark_feedback_learned
@@ -1252,17 +1218,14 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         propensity: float | None = None,
         features: Sequence[float] | None = None,
     ) -> int:
-        agent_name = _name(agent_name)
-        state = _text(state, "state")
-        selected_action = _text(selected_action, "selected_action")
+        agent_name = check_agent_name(agent_name)
+        state, selected_action = check_decision_labels(state, selected_action)
         check_mapping(q_values, "q_values")
         q_values_json = to_json(q_values, "q_values")
         reward_json = to_json(reward, "reward")
-        if propensity is not None:
-            propensity = check_finite(propensity, "propensity")
-            if not 0.0 < propensity <= 1.0:
-                raise ValueError(f"propensity must be in (0, 1], got {propensity}")
-        features_json = None if features is None else to_json(_features(features), "features")
+        propensity = check_propensity(propensity)
+        checked_features = check_features(features)
+        features_json = None if checked_features is None else to_json(checked_features, "features")
         values = (
             agent_name,
             state,
@@ -1315,7 +1278,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         return [self._decision_row(row) for row in rows]
 
     def get_agent_decisions(self, agent_name: str, limit: int = 10) -> list[Row]:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         limit = check_limit(limit)
         table = schema.agent_decisions.c
         return self._decisions(
@@ -1345,8 +1308,8 @@ class MemoryDatabase(SqlOperations, MemoryStore):
     def iter_agent_decisions(
         self, agent_name: str, after_id: int = 0, batch_size: int = 1000
     ) -> Iterator[Row]:
-        agent_name = _name(agent_name)
-        after_id = check_id(after_id, "after_id")
+        agent_name = check_agent_name(agent_name)
+        after_id = check_integer(after_id, "after_id", minimum=0)
         batch_size = check_limit(batch_size, "batch_size")
         table = schema.agent_decisions.c
         return self._iter_decisions(agent_name, after_id, batch_size, table)
@@ -1411,7 +1374,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         return sorted(name for (name,) in rows)
 
     def agent_stats(self, agent_name: str) -> Row:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
 
         def work(cursor: Any) -> Row:
             # Counters kept by triggers (sql_schema.summary_trigger_sql): O(1) per agent.
@@ -1469,7 +1432,7 @@ class MemoryDatabase(SqlOperations, MemoryStore):
         return None if stamp is None else float(stamp)
 
     def count_agent_decisions(self, agent_name: str) -> int:
-        agent_name = _name(agent_name)
+        agent_name = check_agent_name(agent_name)
         summary = schema.agent_summary.c
         rows = self._run(
             lambda cursor: self._execute(
@@ -1558,11 +1521,3 @@ def _driver_message(error: BaseException) -> str:
 
 def _reraise(error: BaseException) -> Any:
     raise error
-
-
-def _features(features: Any) -> list[float]:
-    if isinstance(features, np.ndarray):
-        features = features.tolist()
-    if isinstance(features, str | bytes) or not isinstance(features, Sequence):
-        raise TypeError(f"features must be a sequence of numbers, not {type(features).__name__}")
-    return [check_finite(value, f"features[{index}]") for index, value in enumerate(features)]

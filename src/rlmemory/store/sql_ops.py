@@ -23,7 +23,6 @@ from rlmemory.store._operations import (
     BACKUP_TABLES,
     UnknownRewardError,
     check_prune_arguments,
-    check_states,
     nothing_pruned,
 )
 from rlmemory.store._sealing import SealedValues
@@ -32,7 +31,11 @@ from rlmemory.store._validation import (
     check_finite,
     check_id,
     check_mapping,
+    check_states,
     check_text,
+    check_version_number,
+    check_version_numbers,
+    checked_backup_rows,
     to_json,
 )
 from rlmemory.store.base import Row
@@ -133,7 +136,7 @@ class SqlOperations(SealedValues):
 
     def get_version(self, agent_name: str, version: int) -> Row:
         agent_name = check_agent_name(agent_name)
-        version = check_id(version, "version")
+        version = check_version_number(version)
         versions = schema.agent_versions.c
         rows = self._run(
             lambda cursor: self._execute(
@@ -164,7 +167,7 @@ class SqlOperations(SealedValues):
 
     def delete_versions(self, agent_name: str, versions: Sequence[int]) -> int:
         agent_name = check_agent_name(agent_name)
-        numbers = sorted({check_id(number, "versions item") for number in versions})
+        numbers = check_version_numbers(versions)
         return self._delete_each(schema.agent_versions, "version", agent_name, numbers)
 
     def latest_version(self, agent_name: str) -> int | None:
@@ -524,7 +527,7 @@ class SqlOperations(SealedValues):
         def work(cursor: Any) -> int:
             count = 0
             batch: list[dict[str, Any]] = []
-            for row in rows:
+            for row in checked_backup_rows(table, rows):
                 unknown = set(row) - known
                 if unknown:
                     raise ValueError(f"{table} has no columns {sorted(unknown)}")
@@ -574,8 +577,6 @@ class SqlOperations(SealedValues):
     def _checked_text(self, value: object, field: str) -> str:
         text = check_text(value, field)
         assert text is not None
-        if "\x00" in text:
-            raise ValueError(f"{field} contains a NUL character, which the SQL store cannot hold")
         return text
 
     def _find_encrypted_interaction(

@@ -8,14 +8,15 @@ whatever the size of the table, and ``SELECT q_table FROM q_tables`` still works
 Versions: 0 is a database written by the seed's code (its five ``CREATE TABLE``
 statements, ``q_tables`` a real table of JSON, no ``rlmemory_meta``); 1 is the first
 rlmemory layout; 2 adds ``agent_versions`` and the ``version`` column of decisions;
-3 adds ``learner_steps`` (the linear learners' per-update log).
+3 adds ``learner_steps`` (the linear learners' per-update log); 4 adds
+``rlmemory_settings`` (namespaced JSON documents: service loops, API key hashes).
 :data:`MIGRATIONS` lists the steps from each version to the next.
 
 >>> from sqlalchemy.dialects import sqlite
 >>> "json_group_object" in q_tables_view_sql("sqlite")
 True
 >>> [(step.from_version, step.to_version) for step in MIGRATIONS]
-[(0, 1), (1, 2), (2, 3)]
+[(0, 1), (1, 2), (2, 3), (3, 4)]
 """
 
 from __future__ import annotations
@@ -306,6 +307,16 @@ rlmemory_meta = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+#: Namespaced JSON documents (MemoryStore.save_setting): loop settings, API key hashes.
+rlmemory_settings = sa.Table(
+    "rlmemory_settings",
+    metadata,
+    sa.Column("namespace", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated", Real, nullable=False),
+)
+
 #: Q-tables of the seed's databases whose JSON could not be read during the migration.
 #: Kept as they were so nothing is lost; reading such an agent raises CorruptStoreError.
 q_tables_unmigrated = sa.Table(
@@ -546,6 +557,11 @@ def _add_learner_steps(connection: sa.Connection) -> None:
     learner_steps.create(connection, checkfirst=True)
 
 
+def _add_settings(connection: sa.Connection) -> None:
+    """Version 3 -> 4: rlmemory_settings."""
+    rlmemory_settings.create(connection, checkfirst=True)
+
+
 #: Ordered steps; ``MIGRATIONS[i]`` goes from version i to i + 1.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -568,6 +584,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         _add_learner_steps,
         "learner_steps: linear learners log each update in O(d) and snapshot their "
         "statistics every N updates",
+    ),
+    Migration(
+        3,
+        4,
+        _add_settings,
+        "settings: namespaced JSON documents (rlmemory_settings) for service loops and "
+        "API key hashes",
     ),
 )
 
