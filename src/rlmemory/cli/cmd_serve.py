@@ -55,7 +55,7 @@ def serve(
     except ImportError as missing:
         _fail(f"rlmemory serve needs FastAPI and uvicorn ({missing}); {SERVE_EXTRA}")
     location = resolve_db(db)
-    with opened_store(location) as store:
+    with opened_store(location, create=True) as store:
         require_keys = not is_loopback(host)
         if require_keys and not has_api_keys(store):
             _fail(
@@ -112,7 +112,7 @@ def api_keys_new(
     """Create an API key and print it once; the store keeps only its hash."""
     from rlmemory.service.keys import new_api_key
 
-    with opened_store(db) as store:
+    with opened_store(db, create=True) as store:
         key = new_api_key(store, scope, note)
     console.print(key, highlight=False, soft_wrap=True)
     error_console.print(
