@@ -52,10 +52,10 @@ from typing import Any
 import numpy as np
 
 from rlmemory.errors import UnknownDecisionError
-from rlmemory.learners.base import Choice, Observation
 from rlmemory.store._validation import check_finite, check_text
 from rlmemory.store.base import MemoryStore, Row
 from rlmemory.subagents import SubAgentOutcome, check_sub_agent, run_sub_agent
+from rlmemory.types import Choice, Observation
 
 __all__ = ["LEARNER_TYPES", "RLCoordinatorAgent", "create_rl_agent_architecture"]
 
