@@ -15,6 +15,7 @@ import pytest
 from rlmemory.learners.bandits import EpsilonGreedyAgent, LinUCBAgent, ThompsonSamplingAgent
 from rlmemory.learners.policy_gradient import PolicyGradientAgent
 from rlmemory.learners.qlearning import QLearningAgent
+from rlmemory.learners.squarecb import SquareCBAgent
 from rlmemory.testing import LearnerCheckError, LearnerSetup, check_learner, yield_checks
 
 LEARNER_FACTORIES: dict[str, Callable[[LearnerSetup], Any]] = {
@@ -26,6 +27,7 @@ LEARNER_FACTORIES: dict[str, Callable[[LearnerSetup], Any]] = {
     "linucb": lambda s: LinUCBAgent(s.name, s.store, s.actions, seed=0, snapshot_every=7),
     "thompson": lambda s: ThompsonSamplingAgent(s.name, s.store, s.actions, seed=0),
     "epsilon_greedy": lambda s: EpsilonGreedyAgent(s.name, s.store, s.actions, seed=0),
+    "squarecb": lambda s: SquareCBAgent(s.name, s.store, s.actions, seed=0),
 }  # fmt: skip
 
 

@@ -9,7 +9,7 @@
 * :mod:`rlmemory.features.text` -- :class:`TextFeaturizer`, hashed words of a request.
 * :mod:`rlmemory.features.embeddings` -- :class:`EmbeddingFeaturizer`, any embedding
   model, its vectors cached in the store.
-* :mod:`rlmemory.features.sparse` -- :class:`SparseVector`, a long vector kept as its
+* :class:`rlmemory.types.SparseVector` (re-exported here), a long vector kept as its
   non-zero entries.
 
 Every public name is importable from ``rlmemory.features`` itself.
@@ -18,7 +18,6 @@ Every public name is importable from ``rlmemory.features`` itself.
 from rlmemory.features.dicts import DictFeaturizer
 from rlmemory.features.embeddings import EmbeddingFeaturizer
 from rlmemory.features.hashing import stable_hash
-from rlmemory.features.sparse import SparseVector
 from rlmemory.features.states import (
     OTHER_INTENT,
     LLMStateExtractor,
@@ -28,6 +27,7 @@ from rlmemory.features.states import (
     parse_label,
 )
 from rlmemory.features.text import TextFeaturizer
+from rlmemory.types import SparseVector
 
 __all__ = [
     "OTHER_INTENT",

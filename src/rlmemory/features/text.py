@@ -8,7 +8,7 @@ step size of the learners independent of the length of a request.
 
 ``featurizer(text)`` is the dense ``numpy`` vector the issue promises (2 MB at the
 default 2**18 buckets); :meth:`TextFeaturizer.sparse` is the same vector as a
-:class:`~rlmemory.features.sparse.SparseVector` (a few hundred non-zeros), which is what
+:class:`~rlmemory.types.SparseVector` (a few hundred non-zeros), which is what
 ``SquareCBAgent`` and the coordinator use so that a step costs O(words), not O(buckets).
 
 Collisions: ``n`` distinct features hashed into ``m`` buckets leave a share
@@ -41,7 +41,7 @@ from collections import Counter
 import numpy as np
 
 from rlmemory.features.hashing import stable_hash
-from rlmemory.features.sparse import SparseVector
+from rlmemory.types import SparseVector
 
 #: Bumped whenever the mapping from text to vector changes; part of every ``name``.
 TEXT_FEATURIZER_VERSION = 1

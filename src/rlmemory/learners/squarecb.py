@@ -45,10 +45,15 @@ from typing import Any
 
 import numpy as np
 
-from rlmemory.features.sparse import SparseVector
-from rlmemory.learners._sampling import check_action_name, check_actions, sample_index
+from rlmemory.learners._sampling import (
+    check_action_name,
+    check_actions,
+    check_observation,
+    sample_index,
+)
 from rlmemory.learners.base import Choice, Observation
 from rlmemory.store._validation import check_finite
+from rlmemory.types import SparseVector
 
 #: Store keys of the number of rewards learned and of the feature dimension.
 ROUNDS_KEY = "rounds"
@@ -223,18 +228,18 @@ class SquareCBAgent:
         return {a: float(s) for a, s in zip(self.actions, scores, strict=True)}
 
     def _predict(self, x: SparseVector) -> np.ndarray:
-        columns = self._weights[:, x.indices] @ x.values + self._weights[:, -1]
-        return columns[0] + columns[1:]
+        columns: np.ndarray = self._weights[:, x.indices] @ x.values + self._weights[:, -1]
+        return np.asarray(columns[0] + columns[1:])
 
     def current_gamma(self) -> float:
         """``gamma * (rounds + 1) ** gamma_exponent``, the exploration scale used now."""
-        return self.gamma * (self.rounds + 1) ** self.gamma_exponent
+        return float(self.gamma * (self.rounds + 1) ** self.gamma_exponent)
 
     def _probabilities(self, scores: np.ndarray) -> np.ndarray:
         count = scores.size
         best = scores.max()
         tied = scores >= best - 1e-12 * max(1.0, abs(best))
-        probabilities = 1.0 / (count + self.current_gamma() * (best - scores))
+        probabilities: np.ndarray = 1.0 / (count + self.current_gamma() * (best - scores))
         probabilities[tied] = 0.0
         probabilities[tied] = (1.0 - probabilities.sum()) / int(tied.sum())
         return probabilities
@@ -251,6 +256,7 @@ class SquareCBAgent:
 
     def choose(self, observation: Observation, rng: np.random.Generator) -> Choice:
         """Pick an action for ``observation.features``; one draw from ``rng``."""
+        check_observation(observation)
         scores = self._predict(self._features(observation.features))
         probabilities = self._probabilities(scores)
         k = sample_index(probabilities, rng)
@@ -259,6 +265,11 @@ class SquareCBAgent:
             propensity=float(probabilities[k]),
             scores={a: float(s) for a, s in zip(self.actions, scores, strict=True)},
         )
+
+    def probabilities(self, observation: Observation) -> dict[str, float]:
+        """:meth:`action_probabilities` of ``observation.features``."""
+        check_observation(observation)
+        return self.action_probabilities(observation.features)
 
     # -------------------------------------------------------------- learning
     def update(self, features: Any, action: str, reward: float, weight: float = 1.0) -> None:
@@ -270,9 +281,9 @@ class SquareCBAgent:
         k = self._action_index(action)
         value = check_finite(reward, "reward")
         scale = _positive(weight, "weight")
-        columns = np.append(x.indices, self._dimension)
+        columns = np.append(x.indices, x.dimension)  # the bias column follows the features
         inputs = np.append(x.values, 1.0)
-        rows = (0, 1 + k)
+        rows = np.array((0, 1 + k))
         if self.db is None:
             self._step(rows, columns, inputs, value, scale)
             return
@@ -296,10 +307,11 @@ class SquareCBAgent:
 
     def learn(self, observation: Observation, action: str, reward: float) -> None:
         """Protocol form of :meth:`update`."""
+        check_observation(observation)
         self.update(observation.features, action, reward)
 
     def _step(
-        self, rows: tuple[int, int], columns: np.ndarray, inputs: np.ndarray, reward: float,
+        self, rows: np.ndarray, columns: np.ndarray, inputs: np.ndarray, reward: float,
         scale: float,
     ) -> None:  # fmt: skip
         weights = self._weights[np.ix_(rows, columns)]
