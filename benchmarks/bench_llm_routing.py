@@ -45,9 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import itertools
 
 from bandit_common import machine_description, markdown_table
+from rlmemory.features.sparse import SparseVector
 
 from rlmemory.features.hashing import stable_hash
-from rlmemory.features.sparse import SparseVector
 from rlmemory.features.text import TextFeaturizer
 from rlmemory.learners.squarecb import SquareCBAgent
 
