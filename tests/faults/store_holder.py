@@ -5,6 +5,9 @@ Run as ``python store_holder.py LOCATION ROLE [BUSY_SECONDS]``:
 * ``hold`` -- opens the store, begins a transaction, takes ``lock_learner("router")``,
   writes one reward, prints ``locked`` and waits for a line on standard input (the
   test freezes it with SIGSTOP meanwhile), then commits and prints ``done``.
+* ``correct`` -- opens the store with a busy timeout of BUSY_SECONDS, corrects reward 1
+  with :func:`rlmemory.ops.history.correct_reward` and prints the exception it got
+  (``none`` if none).
 * ``wait`` -- opens the store with a busy timeout of BUSY_SECONDS, tries the same in a
   transaction and prints the name of the exception it got (``none`` if none), and
   then whether a write made before the failing call inside one transaction survived:
@@ -67,9 +70,22 @@ def wait(location: str, seconds: float) -> None:
         store.close()
 
 
+def correct(location: str, seconds: float) -> None:
+    from rlmemory.ops.history import correct_reward
+
+    try:
+        with open_with_timeout(location, seconds) as store:
+            correct_reward(store, 1, 0.25)
+        print("none", flush=True)
+    except Exception as error:
+        print(type(error).__name__, flush=True)
+
+
 if __name__ == "__main__":
     location, role = sys.argv[1], sys.argv[2]
     if role == "hold":
         hold(location)
+    elif role == "correct":
+        correct(location, float(sys.argv[3]))
     else:
         wait(location, float(sys.argv[3]))
