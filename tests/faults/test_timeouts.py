@@ -25,9 +25,11 @@ BOUND_SECONDS = 60  # far above the 2 s busy timeout: only a wait without end re
 
 
 @contextlib.contextmanager
-def frozen_lock_holder(location: str, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+def frozen_lock_holder(
+    location: str, env: dict[str, str], role: str = "hold"
+) -> Iterator[subprocess.Popen]:
     holder = subprocess.Popen(
-        [sys.executable, str(HOLDER), location, "hold"],
+        [sys.executable, str(HOLDER), location, role],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -80,7 +82,8 @@ def test_a_correction_waits_for_the_learner_lock_and_times_out_while_it_is_held(
         decision = store.save_agent_decision("router", "s", "a", {"a": 0.0}, None, propensity=1.0)
         reward_id = store.save_agent_reward("router", 1.0, {}, decision_id=decision)
     assert reward_id == 1
-    with frozen_lock_holder(make_store.location, subprocess_env):
+    # Only the lock is held: no row the correction writes is locked by the holder.
+    with frozen_lock_holder(make_store.location, subprocess_env, "hold-lock-only"):
         corrector = subprocess.run(
             [sys.executable, str(HOLDER), make_store.location, "correct", "2"],
             capture_output=True,
