@@ -15,6 +15,7 @@ import pytest
 
 from rlmemory.coordinator import LEARNER_TYPES, RLCoordinatorAgent, create_rl_agent_architecture
 from rlmemory.errors import UnknownDecisionError
+from rlmemory.features import EmbeddingFeaturizer, TextFeaturizer
 from rlmemory.rewards import RewardSystem
 from rlmemory.store.sql import MemoryDatabase
 
@@ -596,6 +597,64 @@ def test_bandit_learners_route_and_log_propensities(
     assert len(decisions) == 250
     assert all(0 < row["propensity"] <= 1 for row in decisions)
     assert share >= minimum_share
+
+
+def test_squarecb_with_a_text_featurizer_routes_on_the_words_of_the_request(db: Any) -> None:
+    """The issue's promise: rl_agent_type="squarecb", features=TextFeaturizer()."""
+    coordinator = make_coordinator(db, "squarecb", seed=15, features=TextFeaturizer())
+    share = routed_right_share(coordinator, 250, 100, seed=15)
+    decisions = db.get_agent_decisions("rl_coordinator", 500)
+    assert share >= 0.8  # chance is 1/3; LinUCB on the 24 keyword states needs >= 0.5
+    assert all(0 < row["propensity"] <= 1 for row in decisions)
+    # The 2**18-long sparse vector is not stored; the state key still is.
+    assert all(row["features"] is None and row["state"] for row in decisions)
+    assert coordinator.rl_agent.rounds == 250
+
+
+def test_a_late_reward_for_a_squarecb_decision_learns_from_the_stored_request(db: Any) -> None:
+    featurizer = TextFeaturizer(dimension=2**16)
+    coordinator = make_coordinator(db, "squarecb", seed=16, features=featurizer, reward_wait=3600.0)
+    request = "Compare the growth statistics of tea"
+    result = run(coordinator.process_request(request))
+    assert coordinator.rl_agent.rounds == 0
+    before = coordinator.rl_agent.predictions(featurizer.sparse(request))
+    run(coordinator.reward(result["decision_id"], 1.0))
+    after = coordinator.rl_agent.predictions(featurizer.sparse(request))
+    assert coordinator.rl_agent.rounds == 1
+    assert after[result["selected_agent"]] > before[result["selected_agent"]]
+
+
+def test_squarecb_routes_on_hashed_text_by_default(db: Any) -> None:
+    coordinator = make_coordinator(db, "squarecb", seed=19)
+    assert isinstance(coordinator.featurizer, TextFeaturizer)
+    assert coordinator.featurizer.dimension == 2**18
+    assert make_coordinator(db, "linucb", name="other").featurizer is None
+
+
+def test_features_must_be_a_featurizer(db: Any) -> None:
+    with pytest.raises(TypeError, match="features must be a featuriser"):
+        make_coordinator(db, "squarecb", features=[1.0, 2.0])
+
+
+def test_a_dense_featurizer_gives_every_learner_its_vector_and_it_is_stored(db: Any) -> None:
+    coordinator = make_coordinator(db, "linucb", seed=17, features=TextFeaturizer(dimension=32))
+    result = run(coordinator.process_request("Find information on bees please"))
+    decision = db.get_agent_decision(result["decision_id"])
+    expected = TextFeaturizer(dimension=32)("Find information on bees please")
+    assert decision["features"] == pytest.approx(expected.tolist())
+
+
+def test_an_embedding_featurizer_is_awaited_cached_and_its_vector_stored(db: Any) -> None:
+    def embed(text: str) -> list[float]:
+        return [float(len(text)), float(text.count("e")), 1.0]
+
+    featurizer = EmbeddingFeaturizer(embed, name="letters", db=db)
+    coordinator = make_coordinator(db, "linucb", seed=18, features=featurizer)
+    first = run(coordinator.process_request("Find information on bees please"))
+    run(coordinator.process_request("Find information on bees please"))
+    assert (featurizer.misses, featurizer.hits) == (1, 1)
+    decision = db.get_agent_decision(first["decision_id"])
+    assert decision["features"] == embed("Find information on bees please")
 
 
 def test_policy_gradient_logs_the_probability_of_its_choice(db: Any) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rlmemory.coordinator import create_rl_agent_architecture
+from rlmemory.features import TextFeaturizer
 from rlmemory.store.sql import MemoryDatabase
 
 NAME = "router"
@@ -43,6 +44,13 @@ def specialist(kind: str) -> Any:
     return serve
 
 
+def learner_options(rl_agent_type: str) -> dict[str, Any]:
+    """SquareCB routes on the hashed words of the request (sparse, re-computed for feedback)."""
+    if rl_agent_type == "squarecb":
+        return {"features": TextFeaturizer(dimension=2**16)}
+    return {}
+
+
 async def route(path: Path, rl_agent_type: str, restart_every: int | None) -> dict[str, Any]:
     """Route the stream, reopening store and coordinator every ``restart_every`` requests."""
     stream = request_stream()
@@ -58,6 +66,7 @@ async def route(path: Path, rl_agent_type: str, restart_every: int | None) -> di
                 seed=99,
                 name=NAME,
                 reward_weights=WEIGHTS,
+                **learner_options(rl_agent_type),
             )
             for _, request in stream[position:stop]:
                 result = await coordinator.process_request(request)
@@ -92,7 +101,9 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory, rl_agent_type: str) 
 
 
 @pytest.mark.parametrize("restart_every", [1, 7, 50])
-@pytest.mark.parametrize("rl_agent_type", ["q_learning", "policy_gradient", "linucb", "thompson"])
+@pytest.mark.parametrize(
+    "rl_agent_type", ["q_learning", "policy_gradient", "linucb", "thompson", "squarecb"]
+)
 def test_restarted_coordinator_makes_the_same_decisions_and_stores_the_same_parameters(
     tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
@@ -121,3 +132,6 @@ def test_the_stream_exercises_the_learner(tmp_path_factory: pytest.TempPathFacto
     assert len(reference["q_table"]) >= 3
     policy = uninterrupted(tmp_path_factory, "policy_gradient")["policy_params"]
     assert policy is not None
+    squarecb = uninterrupted(tmp_path_factory, "squarecb")
+    assert {action for _, action, _, _ in squarecb["decisions"]} == set(KINDS)
+    assert squarecb["arrays"]["rounds"].tolist() == [REQUESTS + REQUESTS // 5]

@@ -40,12 +40,16 @@ _EXPORTS = {
     "LinUCBAgent": "rlmemory.learners.bandits",
     "ThompsonSamplingAgent": "rlmemory.learners.bandits",
     "EpsilonGreedyAgent": "rlmemory.learners.bandits",
-    "Observation": "rlmemory.learners.base",
-    "Choice": "rlmemory.learners.base",
+    "SquareCBAgent": "rlmemory.learners.squarecb",
+    "Observation": "rlmemory.types",
+    "Choice": "rlmemory.types",
     "RLCoordinatorAgent": "rlmemory.coordinator",
     "create_rl_agent_architecture": "rlmemory.coordinator",
     "OfflineStateExtractor": "rlmemory.features",
     "LLMStateExtractor": "rlmemory.features",
+    "TextFeaturizer": "rlmemory.features",
+    "EmbeddingFeaturizer": "rlmemory.features",
+    "SparseVector": "rlmemory.features",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

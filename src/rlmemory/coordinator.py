@@ -52,10 +52,10 @@ from typing import Any
 import numpy as np
 
 from rlmemory.errors import UnknownDecisionError
-from rlmemory.learners.base import Choice, Observation
 from rlmemory.store._validation import check_finite, check_text
 from rlmemory.store.base import MemoryStore, Row
 from rlmemory.subagents import SubAgentOutcome, check_sub_agent, run_sub_agent
+from rlmemory.types import Choice, Observation
 
 __all__ = ["LEARNER_TYPES", "RLCoordinatorAgent", "create_rl_agent_architecture"]
 
@@ -68,6 +68,7 @@ LEARNER_TYPES: dict[str, tuple[str, str]] = {
     "linucb": ("rlmemory.learners.bandits", "LinUCBAgent"),
     "thompson": ("rlmemory.learners.bandits", "ThompsonSamplingAgent"),
     "epsilon_greedy": ("rlmemory.learners.bandits", "EpsilonGreedyAgent"),
+    "squarecb": ("rlmemory.learners.squarecb", "SquareCBAgent"),
 }
 
 #: Name of the coordinator made by :func:`create_rl_agent_architecture`.
@@ -120,6 +121,14 @@ class RLCoordinatorAgent:
       under ``name``; so a restarted coordinator repeats exactly what an uninterrupted
       one would do. Without a seed, fresh entropy is drawn once per object.
     * ``state_extractor`` — replaces :func:`rlmemory.features.make_state_extractor`.
+    * ``features`` — a featuriser (``text -> vector`` with ``name`` and ``dimension``,
+      such as :class:`~rlmemory.features.text.TextFeaturizer`) giving the context vector
+      of each request instead of the extractor's; the state key still comes from the
+      extractor. A featuriser with an async ``acall`` is awaited. Learners that take
+      sparse vectors (``accepts_sparse``, like ``squarecb``) get the featuriser's
+      ``sparse(text)``; such vectors are not stored with the decision, and a reward that
+      arrives later re-computes them from the stored request. ``squarecb`` defaults to
+      ``TextFeaturizer()``; the other learners to the extractor's vector.
     * ``policy_update_every`` — passed to the policy-gradient learner.
     * ``subagent_timeout`` — seconds a sub-agent may run (None: no limit); a sub-agent
       that raises or runs longer is a failed task, with its error recorded.
@@ -144,6 +153,7 @@ class RLCoordinatorAgent:
         *,
         seed: int | None = None,
         state_extractor: Any = None,
+        features: Any = None,
         policy_update_every: int = 10,
         subagent_timeout: float | None = 30.0,
         reward_wait: float | None = None,
@@ -179,6 +189,16 @@ class RLCoordinatorAgent:
 
             state_extractor = make_state_extractor(model)
         self.state_extractor = state_extractor
+        if features is not None and not callable(features):
+            raise TypeError(
+                f"features must be a featuriser (text -> vector), not {type(features).__name__}"
+            )
+        if features is None and self.rl_agent_type == "squarecb":
+            # SquareCB is the learner for hashed text; the extractor's 16 numbers waste it.
+            from rlmemory.features.text import TextFeaturizer
+
+            features = TextFeaturizer()
+        self.featurizer = features
         self.rl_agent = self._build_learner(learner_options)
         self._auto_checkpoint = None
         if checkpoint_every is not None:
@@ -269,9 +289,36 @@ class RLCoordinatorAgent:
             observation = await extractor.aextract(request, history)
         else:
             observation = extractor.extract(request, history)
+        if features is None and self.featurizer is not None:
+            features = await self._featurize(request)
         if features is not None:
             observation = Observation(state=observation.state, features=features)
         return observation
+
+    async def _featurize(self, request: str) -> Any:
+        """The featuriser's vector of ``request``: sparse if the learner takes it."""
+        featurizer = self.featurizer
+        if getattr(self.rl_agent, "accepts_sparse", False) and hasattr(featurizer, "sparse"):
+            return featurizer.sparse(request)
+        if hasattr(featurizer, "acall"):
+            return _check_features(await featurizer.acall(request))
+        return _check_features(featurizer(request))
+
+    def _observation_of(self, decision: Row) -> Observation:
+        """What the learner saw for a stored decision (sparse vectors are re-computed)."""
+        observation = _observation_of(decision)
+        if observation.features.size or self.featurizer is None:
+            return observation
+        reward = decision["reward"]
+        interaction_id = reward.get("interaction_id") if isinstance(reward, dict) else None
+        if interaction_id is None:
+            return observation
+        request = self.db.get_agent_interaction(interaction_id)["request"]
+        if getattr(self.rl_agent, "accepts_sparse", False) and hasattr(self.featurizer, "sparse"):
+            vector = self.featurizer.sparse(request)
+        else:
+            vector = _check_features(self.featurizer(request))
+        return Observation(state=observation.state, features=vector)
 
     def _choose(self, observation: Observation) -> Choice:
         # No await between taking the index and choosing: concurrent requests get
@@ -328,7 +375,7 @@ class RLCoordinatorAgent:
                 choice.scores,
                 reward_json,
                 propensity=choice.propensity,
-                features=observation.features,
+                features=_storable(observation.features),
             )
             interaction_id = self.db.save_agent_interaction(
                 self.name, request, response, None, decision_id
@@ -618,7 +665,7 @@ class RLCoordinatorAgent:
             )
             learned = False
         else:
-            self._learn(_observation_of(decision), decision["selected_action"], value)
+            self._learn(self._observation_of(decision), decision["selected_action"], value)
             status = "defaulted" if source == "default" else "observed"
             reward_json.update(status=status, value=value, source=source, rewarded_at=now)
             learned = True
@@ -727,6 +774,11 @@ def _metrics_of(decision: Row) -> dict[str, Any]:
 
 def _is_pending(reward: Any) -> bool:
     return isinstance(reward, dict) and reward.get("status") == "pending"
+
+
+def _storable(features: Any) -> np.ndarray | None:
+    """The vector stored with a decision: dense ones as they are, sparse ones not at all."""
+    return features if isinstance(features, np.ndarray) else None
 
 
 def _check_features(features: Any) -> np.ndarray:

@@ -5,6 +5,10 @@ Run as ``python store_holder.py LOCATION ROLE [BUSY_SECONDS]``:
 * ``hold`` -- opens the store, begins a transaction, takes ``lock_learner("router")``,
   writes one reward, prints ``locked`` and waits for a line on standard input (the
   test freezes it with SIGSTOP meanwhile), then commits and prints ``done``.
+* ``hold-lock-only`` -- the same without the write: only the learner lock is held.
+* ``correct`` -- opens the store with a busy timeout of BUSY_SECONDS, corrects reward 1
+  with :func:`rlmemory.ops.history.correct_reward` and prints the exception it got
+  (``none`` if none).
 * ``wait`` -- opens the store with a busy timeout of BUSY_SECONDS, tries the same in a
   transaction and prints the name of the exception it got (``none`` if none), and
   then whether a write made before the failing call inside one transaction survived:
@@ -27,13 +31,14 @@ def open_with_timeout(location: str, seconds: float) -> object:
     return open_store(location, **{option: seconds})
 
 
-def hold(location: str) -> None:
+def hold(location: str, write: bool = True) -> None:
     from rlmemory.store import open_store
 
     store = open_store(location)
     with store.transaction():
         store.lock_learner(AGENT)
-        store.save_agent_reward(AGENT, 1.0, {"by": "holder"})
+        if write:
+            store.save_agent_reward(AGENT, 1.0, {"by": "holder"})
         print("locked", flush=True)
         sys.stdin.readline()
     print("done", flush=True)
@@ -67,9 +72,24 @@ def wait(location: str, seconds: float) -> None:
         store.close()
 
 
+def correct(location: str, seconds: float) -> None:
+    from rlmemory.ops.history import correct_reward
+
+    try:
+        with open_with_timeout(location, seconds) as store:
+            correct_reward(store, 1, 0.25)
+        print("none", flush=True)
+    except Exception as error:
+        print(type(error).__name__, flush=True)
+
+
 if __name__ == "__main__":
     location, role = sys.argv[1], sys.argv[2]
     if role == "hold":
         hold(location)
+    elif role == "hold-lock-only":
+        hold(location, write=False)
+    elif role == "correct":
+        correct(location, float(sys.argv[3]))
     else:
         wait(location, float(sys.argv[3]))

@@ -25,9 +25,11 @@ BOUND_SECONDS = 60  # far above the 2 s busy timeout: only a wait without end re
 
 
 @contextlib.contextmanager
-def frozen_lock_holder(location: str, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+def frozen_lock_holder(
+    location: str, env: dict[str, str], role: str = "hold"
+) -> Iterator[subprocess.Popen]:
     holder = subprocess.Popen(
-        [sys.executable, str(HOLDER), location, "hold"],
+        [sys.executable, str(HOLDER), location, role],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -68,3 +70,27 @@ def test_a_frozen_lock_holder_makes_others_raise_store_busy_error(
         assert lines[1] == "raised TransactionAbortedError", waiter.stdout
     with make_store() as store:
         assert store.get_agent_rewards("router") == []  # the frozen holder never committed
+
+
+def test_a_correction_waits_for_the_learner_lock_and_times_out_while_it_is_held(
+    make_store: Any, subprocess_env: dict[str, str]
+) -> None:
+    """correct_reward takes the agent's learner lock (on PostgreSQL it read and wrote
+    without it, so a learner in another process could interleave); a frozen holder makes
+    it a StoreBusyError, and the reward is left as it was."""
+    with make_store() as store:
+        decision = store.save_agent_decision("router", "s", "a", {"a": 0.0}, None, propensity=1.0)
+        reward_id = store.save_agent_reward("router", 1.0, {}, decision_id=decision)
+    assert reward_id == 1
+    # Only the lock is held: no row the correction writes is locked by the holder.
+    with frozen_lock_holder(make_store.location, subprocess_env, "hold-lock-only"):
+        corrector = subprocess.run(
+            [sys.executable, str(HOLDER), make_store.location, "correct", "2"],
+            capture_output=True,
+            text=True,
+            env=subprocess_env,
+            timeout=BOUND_SECONDS,
+        )
+    assert corrector.stdout.split("\n")[0] == "StoreBusyError", corrector.stdout + corrector.stderr
+    with make_store() as store:
+        assert store.get_agent_reward(reward_id)["reward"] == 1.0

@@ -11,6 +11,9 @@ for one line on standard input (so that all children learn at the same time), th
   ``WORKER + 1``;
 * ``linucb-snapshots`` -- the same with a snapshot every :data:`SNAPSHOT_EVERY` updates
   (snapshots delete the steps they cover while the other processes append theirs).
+* ``squarecb`` -- COUNT SquareCB updates of action ``a`` on features ``[1, 0]`` with
+  reward :data:`SQUARECB_REWARD` and a small learning rate (the same in every worker,
+  so the result of all updates does not depend on their order).
 
 Then it prints ``done`` and exits 0; an exception exits non-zero with its traceback.
 """
@@ -25,6 +28,8 @@ Q_LEARNING_RATE = 0.01
 Q_REWARD = 1.0
 Q_INITIAL_VALUE = 0.0
 SNAPSHOT_EVERY = 7
+SQUARECB_REWARD = 1.0
+SQUARECB_LEARNING_RATE = 0.01
 
 
 def main(location: str, mode: str, worker: int, count: int) -> None:
@@ -55,6 +60,16 @@ def main(location: str, mode: str, worker: int, count: int) -> None:
 
         def step() -> None:
             bandit.update([1.0, 0.0], "a", float(worker + 1))
+
+    elif mode == "squarecb":
+        from rlmemory.learners.squarecb import SquareCBAgent
+
+        square = SquareCBAgent(
+            AGENT, store, list(ACTIONS), dimension=2, learning_rate=SQUARECB_LEARNING_RATE
+        )
+
+        def step() -> None:
+            square.update([1.0, 0.0], "a", SQUARECB_REWARD)
 
     else:
         raise SystemExit(f"unknown mode {mode!r}")

@@ -8,7 +8,6 @@ so a success is worth 0.75 and a failure 0.45.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,29 +110,4 @@ def run_routing(
         )
         learner.learn(observation, choice.action, reward)
         routed_right.append(success)
-    return routed_right
-
-
-def run_with_restarts(
-    make_store: Callable[[], object],
-    make_learner: Callable[[object], RoutingLearner],
-    extractor,
-    *,
-    parts: Sequence[int],
-    seed: int,
-) -> list[bool]:
-    """Route ``sum(parts)`` requests, opening a new store object and a new learner for
-    each part (a restart between parts); return whether each was routed right."""
-    routed_right: list[bool] = []
-    for count in parts:
-        with make_store() as store:
-            learner = make_learner(store)
-            routed_right += run_routing(
-                learner,
-                extractor,
-                RewardSystem(None),
-                requests=count,
-                seed=seed,
-                start=len(routed_right),
-            )
     return routed_right

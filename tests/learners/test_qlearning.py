@@ -7,10 +7,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from routing_simulation import SUB_AGENTS, run_routing, run_with_restarts
+from routing_simulation import SUB_AGENTS, run_routing
 
 from rlmemory.features import OfflineStateExtractor
-from rlmemory.learners.base import Observation, RoutingLearner
+from rlmemory.learners.base import Observation
 from rlmemory.learners.qlearning import QLearningAgent
 from rlmemory.rewards import RewardSystem
 from rlmemory.store.sql import MemoryDatabase
@@ -31,10 +31,6 @@ def make_agent(db, actions=ACTIONS, **options):
 
 def observation(state=STATE):
     return Observation(state=state, features=np.zeros(1))
-
-
-def test_implements_the_routing_learner_protocol(db):
-    assert isinstance(make_agent(db), RoutingLearner)
 
 
 def test_q_table_is_loaded_from_the_store_at_init(db):
@@ -178,25 +174,6 @@ def test_add_action_keeps_values_and_the_new_action_gets_tried(db):
     assert agent.choose(observation(), np.random.default_rng(0)).action == "math_agent"
 
 
-def test_an_unknown_action_names_it_and_the_valid_ones_and_stores_nothing(db):
-    agent = make_agent(db)
-    with pytest.raises(ValueError, match=r"'math_agent'.*search_agent, analysis_agent"):
-        agent.update_q_value(STATE, "math_agent", 0.5)
-    assert db.get_q_table("router") is None
-
-
-@pytest.mark.parametrize(
-    ("reward", "error"),
-    [(math.nan, ValueError), (math.inf, ValueError), ("0.5", TypeError), (None, TypeError)],
-)
-def test_a_bad_reward_is_rejected_and_nothing_is_stored(db, reward, error):
-    agent = make_agent(db)
-    with pytest.raises(error, match="reward"):
-        agent.update_q_value(STATE, "coding_agent", reward)
-    assert db.get_q_table("router") is None
-    assert agent.get_q_values(STATE)["coding_agent"] == 1.0
-
-
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -249,21 +226,3 @@ def test_routing_is_learned_within_300_requests(tmp_path, seed):
     with MemoryDatabase(tmp_path / "m.db") as db:
         _, routed_right = route(db, 300, seed)
     assert np.mean(routed_right[-100:]) >= 0.75
-
-
-def test_a_new_agent_on_the_same_store_continues_exactly(make_store):
-    """Restarts after 50 and 90 requests change no decision and no stored value."""
-    extractor = OfflineStateExtractor()
-
-    def agent_named(name):
-        return lambda store: QLearningAgent(name, None, store, None, extractor, list(SUB_AGENTS))
-
-    uninterrupted = run_with_restarts(
-        make_store, agent_named("straight"), extractor, parts=[120], seed=5
-    )
-    resumed = run_with_restarts(
-        make_store, agent_named("resumed"), extractor, parts=[50, 40, 30], seed=5
-    )
-    assert resumed == uninterrupted
-    with make_store() as store:
-        assert store.get_q_table("resumed") == store.get_q_table("straight")

@@ -11,6 +11,9 @@ has a closed form that holds only if every update built on the previous one:
 * LinUCB on features ``[1, 0]``: ``count = n``, ``b[0] = sum of rewards`` and
   ``A^{-1}[0, 0] = 1 / (ridge + n)``; with the step log only, and with snapshots every
   few updates (which delete steps while other processes append).
+  ``A^{-1}[0, 0] = 1 / (ridge + n)``.
+* SquareCB on features ``[1, 0]`` with one reward: the stored weights equal those of one
+  learner making all ``n`` updates in a row, and the round count is ``n``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pytest
 from released_workers import run_released_together
 from rlmemory.learners.bandits import LinUCBAgent
 from rlmemory.learners.qlearning import QLearningAgent
+from rlmemory.learners.squarecb import SquareCBAgent
 
 WORKER_SCRIPT = Path(worker_module.__file__)
 PROCESSES = 4
@@ -178,3 +182,27 @@ def test_q_values_stay_right_when_the_file_store_compacts_its_log(make_store: An
     expected = {state: {"a": 199.0, "b": -199.0} for state in states}
     assert make_store().get_q_table("router") == expected
     assert {state: store.get_q_values("router", state) for state in states} == expected
+
+
+def test_squarecb_updates_of_one_action_by_four_processes_are_all_kept(
+    make_store: Any, subprocess_env: dict[str, str]
+) -> None:
+    make_store().close()
+    run_learners(make_store.location, "squarecb", subprocess_env)
+    total = PROCESSES * UPDATES_PER_PROCESS
+    rate = worker_module.SQUARECB_LEARNING_RATE
+    sequential = SquareCBAgent(
+        "alone", None, worker_module.ACTIONS, dimension=2, learning_rate=rate
+    )
+    for _ in range(total):
+        sequential.update([1.0, 0.0], "a", worker_module.SQUARECB_REWARD)
+    with make_store() as store:
+        shared = SquareCBAgent(
+            worker_module.AGENT, store, worker_module.ACTIONS, learning_rate=rate
+        )
+    assert shared.rounds == total
+    assert shared.predictions([1.0, 0.0]) == sequential.predictions([1.0, 0.0])
+    one_short = SquareCBAgent("short", None, worker_module.ACTIONS, dimension=2, learning_rate=rate)
+    for _ in range(total - 1):
+        one_short.update([1.0, 0.0], "a", worker_module.SQUARECB_REWARD)
+    assert one_short.predictions([1.0, 0.0]) != sequential.predictions([1.0, 0.0])

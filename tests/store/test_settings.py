@@ -130,7 +130,7 @@ def test_a_version_3_sql_store_is_migrated_to_hold_settings(make_sql_store: Any)
         )
     engine.dispose()
     with make_sql_store() as migrated:
-        assert migrated.schema_version == SCHEMA_VERSION == 4
+        assert migrated.schema_version == SCHEMA_VERSION
         migrated.save_setting("loops", "default", {"learner": "linucb"})
         assert migrated.get_setting("loops", "default") == {"learner": "linucb"}
         assert migrated.get_agent_rewards("router")[0]["reward"] == 1.0

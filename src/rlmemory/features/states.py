@@ -1,6 +1,6 @@
 """State extraction: a request becomes a bounded state key and a fixed-length vector.
 
-Two extractors produce :class:`~rlmemory.learners.base.Observation` objects:
+Two extractors produce :class:`~rlmemory.types.Observation` objects:
 
 :class:`OfflineStateExtractor` (no model, no network)
     *State key* ``"<intent>:<length>:<code|text>"``, from a bounded set (24 keys with
@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from rlmemory.features.hashing import stable_hash
-from rlmemory.learners.base import Observation
+from rlmemory.types import Observation
 
 logger = logging.getLogger(__name__)
 

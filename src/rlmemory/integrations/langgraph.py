@@ -50,7 +50,7 @@ import numpy as np
 from langgraph.types import Command, interrupt
 
 from rlmemory.errors import UnknownDecisionError
-from rlmemory.learners.base import Observation
+from rlmemory.types import Observation
 
 __all__ = ["LearnedRouter", "create_feedback_node", "create_router_node", "state_text"]
 

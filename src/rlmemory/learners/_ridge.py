@@ -123,7 +123,7 @@ class RidgeArms:
 
     def means(self, x: np.ndarray) -> np.ndarray:
         """Predicted reward of every action for context ``x``: ``theta_k . x + prior_mean``."""
-        return self.theta @ x + self.prior_mean
+        return np.asarray(self.theta @ x + self.prior_mean)
 
     def mean_rows(self, contexts: np.ndarray) -> np.ndarray:
         """:meth:`means` for every row of ``contexts``, shape (n, number of actions)."""
@@ -131,4 +131,4 @@ class RidgeArms:
 
     def variances(self, x: np.ndarray) -> np.ndarray:
         """``x^T A_k^{-1} x`` for every action (the width of its confidence ellipsoid)."""
-        return np.maximum((self.A_inv @ x) @ x, 0.0)
+        return np.asarray(np.maximum((self.A_inv @ x) @ x, 0.0))

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from rlmemory.store._validation import check_finite, check_name
+from rlmemory.types import Observation
 
 
 def check_actions(actions: object, field: str = "actions") -> list[str]:
@@ -49,11 +50,26 @@ def check_known_action(action: object, actions: Sequence[str]) -> int:
     """Return the index of ``action`` in ``actions``; ValueError naming both if unknown."""
     check_action_name(action)
     try:
-        return actions.index(action)  # type: ignore[arg-type]
+        return actions.index(action)
     except ValueError:
         raise ValueError(
             f"unknown action {action!r}; valid actions: {', '.join(actions)}"
         ) from None
+
+
+def check_observation(observation: object) -> Observation:
+    """Return ``observation`` if it is an :class:`~rlmemory.types.Observation`, else TypeError.
+
+    >>> check_observation("search for papers")
+    Traceback (most recent call last):
+    TypeError: observation must be an Observation (from a state extractor), not str
+    """
+    if not isinstance(observation, Observation):
+        raise TypeError(
+            "observation must be an Observation (from a state extractor), "
+            f"not {type(observation).__name__}"
+        )
+    return observation
 
 
 def check_reward(reward: object) -> float:
@@ -105,7 +121,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     [0.5, 0.5]
     """
     shifted = np.exp(logits - np.max(logits))
-    return shifted / shifted.sum()
+    return np.asarray(shifted / shifted.sum())
 
 
 def sample_index(probabilities: np.ndarray, rng: np.random.Generator) -> int:
@@ -141,7 +157,19 @@ def epsilon_greedy(
     pick = rng.random()
     pool = actions if explore else greedy
     action = pool[min(math.floor(pick * len(pool)), len(pool) - 1)]
-    propensity = epsilon / len(actions)
-    if action in greedy:
-        propensity += (1.0 - epsilon) / len(greedy)
-    return action, propensity
+    return action, epsilon_greedy_probabilities(values, epsilon)[action]
+
+
+def epsilon_greedy_probabilities(values: Mapping[str, float], epsilon: float) -> dict[str, float]:
+    """The probability :func:`epsilon_greedy` gives each action.
+
+    >>> epsilon_greedy_probabilities({"a": 1.0, "b": 1.0, "c": 0.0, "d": 0.0}, 0.4)
+    {'a': 0.4, 'b': 0.4, 'c': 0.1, 'd': 0.1}
+    """
+    best = max(values.values())
+    greedy_count = sum(1 for value in values.values() if value == best)
+    explore = epsilon / len(values)
+    return {
+        action: explore + ((1.0 - epsilon) / greedy_count if value == best else 0.0)
+        for action, value in values.items()
+    }

@@ -55,9 +55,9 @@ import numpy as np
 
 from rlmemory.learners._ridge import STATE_SUFFIX, RidgeArms, state_key
 from rlmemory.learners._ridge_log import RidgeLog
-from rlmemory.learners._sampling import check_feature_values
-from rlmemory.learners.base import Choice, Observation
+from rlmemory.learners._sampling import check_feature_values, check_observation
 from rlmemory.store._validation import check_finite, check_name
+from rlmemory.types import Choice, Observation
 
 #: Snapshot the statistics after this many logged updates (``snapshot_every``) by default.
 SNAPSHOT_EVERY = 1000
@@ -74,7 +74,7 @@ def _ties(values: np.ndarray) -> np.ndarray:
 
     A score that overflowed counts as what it is: +inf beats everything, NaN nothing.
     """
-    return _tie_rows(values[None, :])[0]
+    return np.asarray(_tie_rows(values[None, :])[0])
 
 
 def _tie_rows(values: np.ndarray) -> np.ndarray:
@@ -84,13 +84,13 @@ def _tie_rows(values: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         tolerance = 1e-12 * np.maximum(1.0, np.abs(best))
         tied = np.where(np.isfinite(best), values >= best - tolerance, values == best)
-    return tied
+    return np.asarray(tied)
 
 
 def _widths(arms: RidgeArms, contexts: np.ndarray) -> np.ndarray:
     """``x^T A_k^{-1} x`` for every row ``x`` and action ``k``, shape (n, K)."""
     columns = [np.einsum("nd,nd->n", contexts @ A_inv, contexts) for A_inv in arms.A_inv]
-    return np.maximum(np.stack(columns, axis=1), 0.0)
+    return np.asarray(np.maximum(np.stack(columns, axis=1), 0.0))
 
 
 #: Coefficients of the Chebyshev fit to erfc in Numerical Recipes (``erfcc``), lowest first.
@@ -116,7 +116,7 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
     for coefficient in reversed(_ERFC_COEFFICIENTS[:-1]):
         poly = coefficient + t * poly
     upper_tail = 0.5 * t * np.exp(-z * z + poly)
-    return np.where(x >= 0, 1.0 - upper_tail, upper_tail)
+    return np.asarray(np.where(x >= 0, 1.0 - upper_tail, upper_tail))
 
 
 class _LinearBandit:
@@ -259,6 +259,7 @@ class _LinearBandit:
 
     def choose(self, observation: Observation, rng: np.random.Generator) -> Choice:
         """Pick an action for ``observation.features``; all randomness from ``rng``."""
+        check_observation(observation)
         x = self._features(observation.features)
         k, propensity, scores = self._pick(x, rng)
         return Choice(
@@ -271,6 +272,11 @@ class _LinearBandit:
         """Probability of each action being selected for ``features``; they sum to 1."""
         probabilities = self._probabilities(self._features(features))
         return {a: float(p) for a, p in zip(self.actions, probabilities, strict=True)}
+
+    def probabilities(self, observation: Observation) -> dict[str, float]:
+        """:meth:`action_probabilities` of ``observation.features``."""
+        check_observation(observation)
+        return self.action_probabilities(observation.features)
 
     def probability_matrix(self, contexts: Any) -> np.ndarray:
         """Rows of action probabilities (columns in ``self.actions`` order) for many contexts."""
@@ -309,6 +315,7 @@ class _LinearBandit:
 
     def learn(self, observation: Observation, action: str, reward: float) -> None:
         """Protocol form of :meth:`update`."""
+        check_observation(observation)
         self.update(observation.features, action, reward)
 
     def update_batch(
@@ -347,9 +354,9 @@ class _LinearBandit:
         If anything fails, memory is put back as it was before.
         """
         db = self.db
+        arms = self._loaded_arms()
+        before: dict[int, Any] = {}
         if db is None:
-            arms = self._arms
-            assert arms is not None
             before = {k: arms.snapshot(k) for k in touched}
             try:
                 self._learn_checked(arms, rounds(arms))
@@ -358,17 +365,14 @@ class _LinearBandit:
                     arms.restore(k, snapshot)
                 raise
             return
-        arms = self._arms
-        assert arms is not None
         log_before = self._log
-        before: dict[int, Any] = {}
+        before = {}
         try:
             with db.transaction():
                 db.lock_learner(self.name)
                 if not self._log.catch_up(arms, self.actions):
                     self._load(self._requested_dimension or arms.dimension)
-                    arms = self._arms
-                    assert arms is not None
+                    arms = self._loaded_arms()
                 log_before = self._log.copy()
                 before = {k: arms.snapshot(k) for k in touched}
                 learned = rounds(arms)
@@ -383,6 +387,13 @@ class _LinearBandit:
                 arms.restore(k, snapshot)
             self._log = log_before
             raise
+
+    def _loaded_arms(self) -> RidgeArms:
+        """The ridge models; they exist once the dimension is known (store or a vector)."""
+        arms = self._arms
+        if arms is None:
+            raise RuntimeError(f"learner {self.name!r} has no statistics before its first vector")
+        return arms
 
     def _learn_checked(
         self, arms: RidgeArms, learned: Sequence[tuple[int, np.ndarray, float, float]]
@@ -480,7 +491,7 @@ class LinUCBAgent(_LinearBandit):
     def _ucb(self, x: np.ndarray) -> np.ndarray:
         arms = self._arms
         assert arms is not None
-        return arms.means(x) + self.alpha * np.sqrt(arms.variances(x))
+        return np.asarray(arms.means(x) + self.alpha * np.sqrt(arms.variances(x)))
 
     def _pick(self, x: np.ndarray, rng: np.random.Generator) -> tuple[int, float, np.ndarray]:
         scores = self._ucb(x)
@@ -490,14 +501,14 @@ class LinUCBAgent(_LinearBandit):
 
     def _probabilities(self, x: np.ndarray) -> np.ndarray:
         tied = _ties(self._ucb(x))
-        return tied / tied.sum()
+        return np.asarray(tied / tied.sum())
 
     def _probability_rows(self, contexts: np.ndarray) -> np.ndarray:
         arms = self._arms
         assert arms is not None
         scores = arms.mean_rows(contexts) + self.alpha * np.sqrt(_widths(arms, contexts))
         tied = _tie_rows(scores)
-        return tied / tied.sum(axis=1, keepdims=True)
+        return np.asarray(tied / tied.sum(axis=1, keepdims=True))
 
 
 class EpsilonGreedyAgent(_LinearBandit):
@@ -560,14 +571,14 @@ class EpsilonGreedyAgent(_LinearBandit):
         arms = self._arms
         assert arms is not None
         tied = _ties(arms.means(x))
-        return self.epsilon / tied.size + (1.0 - self.epsilon) * tied / tied.sum()
+        return np.asarray(self.epsilon / tied.size + (1.0 - self.epsilon) * tied / tied.sum())
 
     def _probability_rows(self, contexts: np.ndarray) -> np.ndarray:
         arms = self._arms
         assert arms is not None
         tied = _tie_rows(arms.mean_rows(contexts))
         greedy = tied / tied.sum(axis=1, keepdims=True)
-        return self.epsilon / tied.shape[1] + (1.0 - self.epsilon) * greedy
+        return np.asarray(self.epsilon / tied.shape[1] + (1.0 - self.epsilon) * greedy)
 
 
 class ThompsonSamplingAgent(_LinearBandit):
@@ -623,16 +634,16 @@ class ThompsonSamplingAgent(_LinearBandit):
         means, spreads = self._posterior(x)
         if not np.any(spreads > 0):
             tied = _ties(means)
-            return tied / tied.sum()
+            return np.asarray(tied / tied.sum())
         probabilities = np.array(
             [self._raw_probability(k, means, spreads) for k in range(means.size)]
         )
-        return probabilities / probabilities.sum()
+        return np.asarray(probabilities / probabilities.sum())
 
     def _probability_of(self, k: int, means: np.ndarray, spreads: np.ndarray) -> float:
         if not np.any(spreads > 0):
             tied = _ties(means)
-            return 1.0 / tied.sum()
+            return float(1.0 / tied.sum())
         raw = self._raw_probability(k, means, spreads)
         return float(min(1.0, max(raw, np.finfo(np.float64).tiny)))
 

@@ -3,42 +3,17 @@
 A learner picks one action (a sub-agent name) for an :class:`Observation` and learns
 from the reward of the action that was actually taken. Learners hold their parameters
 in memory and write only what an update changed through the store's API; they never
-touch SQL or files.
+touch SQL or files. :class:`Observation` and :class:`Choice` live in :mod:`rlmemory.types`
+(below both learners and features) and are re-exported here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Observation:
-    """What a learner sees of one request.
-
-    ``state`` is a bounded discrete key (for tabular learners); ``features`` a
-    fixed-length float vector (for linear learners). Extractors fill both.
-    """
-
-    state: str
-    features: np.ndarray = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A learner's decision: the action, the probability it had, and the scores seen.
-
-    ``propensity`` is the probability with which ``action`` was chosen under the
-    learner's exploration, in (0, 1]; off-policy evaluation relies on it.
-    ``scores`` are the per-action values (Q-values, probabilities or UCB scores)
-    stored with the decision.
-    """
-
-    action: str
-    propensity: float
-    scores: dict[str, float]
+from rlmemory.types import Choice, Observation
 
 
 @runtime_checkable
@@ -46,8 +21,12 @@ class RoutingLearner(Protocol):
     """The interface the coordinator drives.
 
     * ``choose(observation, rng)`` -> :class:`Choice`; all randomness from ``rng``.
+    * ``probabilities(observation)`` -> the probability ``choose`` picks each action
+      (they sum to 1; a choice's ``propensity`` is its action's entry).
     * ``learn(observation, action, reward)``: one-step (terminal) update for the
-      action actually taken, persisting only what changed.
+      action actually taken, persisting only what changed. A reward that is not a
+      finite number or an unknown action raises (``TypeError``/``ValueError`` naming
+      it) and changes nothing, in memory or in the store.
     * ``add_action(action)``: a new sub-agent; what was learned for others is kept.
     * ``reload()``: re-read parameters from the store (after a failed transaction).
     """
@@ -57,8 +36,13 @@ class RoutingLearner(Protocol):
 
     def choose(self, observation: Observation, rng: np.random.Generator) -> Choice: ...
 
+    def probabilities(self, observation: Observation) -> dict[str, float]: ...
+
     def learn(self, observation: Observation, action: str, reward: float) -> None: ...
 
     def add_action(self, action: str) -> None: ...
 
     def reload(self) -> None: ...
+
+
+__all__ = ["Choice", "Observation", "RoutingLearner"]

@@ -54,21 +54,25 @@ from typing import Any
 
 import numpy as np
 
-from rlmemory.features import OfflineStateExtractor
 from rlmemory.learners._sampling import (
     check_action_name,
     check_actions,
     check_feature_values,
     check_known_action,
+    check_observation,
     check_rate,
     check_reward,
     sample_index,
     softmax,
 )
-from rlmemory.learners.base import Choice, Observation
 from rlmemory.store._validation import check_agent_name
 from rlmemory.store.base import MemoryStore
+from rlmemory.types import Choice, Observation
 
+#: Feature dimension when neither ``state_extractor`` nor ``feature_dimension`` gives one:
+#: the default of :class:`~rlmemory.features.OfflineStateExtractor`, the coordinator's
+#: default extractor.
+DEFAULT_FEATURE_DIMENSION = 64
 #: Version of the stored parameter layout.
 PARAMS_FORMAT = 1
 #: Where the running baseline starts: the middle of the reward range [0, 1].
@@ -114,7 +118,7 @@ def reinforce_gradient(
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     indicator = np.zeros_like(probabilities)
     indicator[np.arange(len(action_indices)), action_indices] = 1.0
-    return ((indicator - probabilities) * advantages[:, None]).T @ features
+    return np.asarray(((indicator - probabilities) * advantages[:, None]).T @ features)
 
 
 def batch_advantages(rewards: np.ndarray, baseline: float) -> np.ndarray:
@@ -129,7 +133,7 @@ def batch_advantages(rewards: np.ndarray, baseline: float) -> np.ndarray:
     spread = float(rewards.std()) if len(rewards) > 1 else 0.0
     if spread < _FLAT_BATCH:
         return rewards - baseline
-    return (rewards - rewards.mean()) / spread
+    return np.asarray((rewards - rewards.mean()) / spread)
 
 
 @dataclass(frozen=True)
@@ -153,10 +157,12 @@ class _PolicyState:
 class PolicyGradientAgent:
     """REINFORCE over a linear softmax policy whose parameters live in a :class:`MemoryStore`.
 
-    The feature dimension is ``state_extractor.dimension`` (an
-    :class:`~rlmemory.features.OfflineStateExtractor` with its defaults when
-    ``state_extractor`` is None). ``model`` and ``reward_system`` are kept as
-    attributes (the seed's signature). :meth:`learn` records a step and updates the
+    The feature dimension is ``feature_dimension`` when given, else
+    ``state_extractor.dimension``, else :data:`DEFAULT_FEATURE_DIMENSION` (that of
+    :class:`~rlmemory.features.OfflineStateExtractor` with its defaults). The learner
+    only reads the extractor's ``dimension``: it never imports the features package.
+    ``model``, ``reward_system`` and ``state_extractor`` are kept as attributes (the
+    seed's signature). :meth:`learn` records a step and updates the
     policy once ``policy_update_every`` steps are pending. ``baseline_rate`` is the
     weight of each new reward in the running baseline. ``seed`` seeds the generator
     of :meth:`select_action`; :meth:`choose` draws from the generator it is given.
@@ -175,15 +181,14 @@ class PolicyGradientAgent:
         policy_update_every: int = 10,
         baseline_rate: float = 0.1,
         seed: int | None = None,
+        feature_dimension: int | None = None,
     ) -> None:
         self.name = check_agent_name(name)
         self.model = model
         self.db = db
         self.reward_system = reward_system
-        self.state_extractor = (
-            OfflineStateExtractor() if state_extractor is None else state_extractor
-        )
-        self.feature_dimension = _check_dimension(self.state_extractor)
+        self.state_extractor = state_extractor
+        self.feature_dimension = _feature_dimension(state_extractor, feature_dimension)
         self.learning_rate = check_rate(
             learning_rate, "learning_rate", low=0.0, high=float("inf"), low_open=True
         )
@@ -264,15 +269,22 @@ class PolicyGradientAgent:
     def choose(self, observation: Observation, rng: np.random.Generator) -> Choice:
         """Sample from the policy; ``propensity`` is the chosen action's probability and
         ``scores`` are all probabilities."""
+        check_observation(observation)
         vector = self._check_features(observation.features)
         action, propensity, scores = self._sample(vector, rng)
         return Choice(action=action, propensity=propensity, scores=scores)
+
+    def probabilities(self, observation: Observation) -> dict[str, float]:
+        """:meth:`action_probabilities` of ``observation.features``."""
+        check_observation(observation)
+        return self.action_probabilities(observation.features)
 
     def learn(self, observation: Observation, action: str, reward: float) -> None:
         """Record the step; update the policy once ``policy_update_every`` are pending.
 
         One write to the store either way.
         """
+        check_observation(observation)
         with self._lock:
             state = self._with_step(self._state, observation.features, action, reward)
             if len(state.pending) >= self.policy_update_every:
@@ -362,7 +374,24 @@ class PolicyGradientAgent:
         return _from_params(self.name, stored, self._given_actions, self.feature_dimension)
 
 
-def _check_dimension(state_extractor: Any) -> int:
+def _feature_dimension(state_extractor: Any, feature_dimension: object) -> int:
+    """The feature dimension: given, else the extractor's, else the default."""
+    if feature_dimension is not None:
+        if (
+            isinstance(feature_dimension, bool)
+            or not isinstance(feature_dimension, int)
+            or feature_dimension < 1
+        ):
+            raise ValueError(f"feature_dimension must be a positive int, got {feature_dimension!r}")
+        extractor_dimension = getattr(state_extractor, "dimension", None)
+        if extractor_dimension is not None and extractor_dimension != feature_dimension:
+            raise ValueError(
+                f"feature_dimension {feature_dimension} differs from the state extractor's "
+                f"dimension {extractor_dimension!r}"
+            )
+        return feature_dimension
+    if state_extractor is None:
+        return DEFAULT_FEATURE_DIMENSION
     dimension = getattr(state_extractor, "dimension", None)
     if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
         raise TypeError(

@@ -43,13 +43,15 @@ from rlmemory.learners._sampling import (
     check_action_name,
     check_actions,
     check_known_action,
+    check_observation,
     check_rate,
     check_reward,
     epsilon_greedy,
+    epsilon_greedy_probabilities,
 )
-from rlmemory.learners.base import Choice, Observation
 from rlmemory.store._validation import check_agent_name, check_finite
 from rlmemory.store.base import MemoryStore, QTable
+from rlmemory.types import Choice, Observation
 
 
 class QLearningAgent:
@@ -126,6 +128,10 @@ class QLearningAgent:
             row = self.q_table.get(state, {})
             return {action: row.get(action, self.initial_value) for action in self.actions}
 
+    def action_probabilities(self, state: str) -> dict[str, float]:
+        """The probability :meth:`select_action` picks each action in ``state`` (sum 1)."""
+        return epsilon_greedy_probabilities(self.get_q_values(state), self.exploration_rate)
+
     def select_action(self, state: str) -> str:
         """Pick an action for ``state`` epsilon-greedily, from the agent's own generator."""
         return self._choose_for_state(state, self._rng)[0]
@@ -188,11 +194,18 @@ class QLearningAgent:
 
         ``scores`` are the state's Q-values.
         """
+        check_observation(observation)
         action, propensity, values = self._choose_for_state(observation.state, rng)
         return Choice(action=action, propensity=propensity, scores=values)
 
+    def probabilities(self, observation: Observation) -> dict[str, float]:
+        """:meth:`action_probabilities` of ``observation.state``."""
+        check_observation(observation)
+        return self.action_probabilities(observation.state)
+
     def learn(self, observation: Observation, action: str, reward: float) -> None:
         """Terminal update for the action actually taken in ``observation.state``."""
+        check_observation(observation)
         self.update_q_value(observation.state, action, reward)
 
     def add_action(self, action: str) -> None:

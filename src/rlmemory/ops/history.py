@@ -10,7 +10,7 @@ trace: the rollback and the relearned state are new versions.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ def correct_reward(
     reward_id = check_id(reward_id, "reward_id")
     value = check_finite(reward, "reward")
     with store.transaction():
-        before = store.get_agent_reward(reward_id)
+        before = _under_learner_lock(store, store.get_agent_reward, reward_id)
         store.update_agent_reward(reward_id, value, reward_components)
         decision = _decision_learning(store, before)
         if decision is not None:
@@ -63,7 +63,7 @@ def delete_reward(store: MemoryStore, reward_id: int) -> Row:
     """
     reward_id = check_id(reward_id, "reward_id")
     with store.transaction():
-        before = store.get_agent_reward(reward_id)
+        before = _under_learner_lock(store, store.get_agent_reward, reward_id)
         store.delete_agent_reward(reward_id)
         decision = _decision_learning(store, before)
         if decision is not None:
@@ -79,6 +79,17 @@ def delete_reward(store: MemoryStore, reward_id: int) -> Row:
                 retracted = None
             store.set_decision_reward(decision["id"], retracted)
     return before
+
+
+def _under_learner_lock(store: MemoryStore, read: Callable[[int], Row], row_id: int) -> Row:
+    """``read(row_id)`` again after taking the lock of the row's agent (in a transaction).
+
+    Learning reads a decision's reward and marks feedback learned under that lock; a
+    correction made without it could interleave with a learner in another process (on
+    PostgreSQL, whose row reads take no lock) and be overwritten or learned half-way.
+    """
+    store.lock_learner(read(row_id)["agent_name"])
+    return read(row_id)
 
 
 def _decision_learning(store: MemoryStore, reward_row: Row) -> Row | None:
@@ -113,7 +124,7 @@ def correct_interaction(
     if request is None and response is None and feedback is None:
         raise ValueError("give at least one of request, response, feedback to correct")
     with store.transaction():
-        before = store.get_agent_interaction(interaction_id)
+        before = _under_learner_lock(store, store.get_agent_interaction, interaction_id)
         if request is not None or response is not None:
             store.update_agent_interaction(interaction_id, request=request, response=response)
         if feedback is not None:
@@ -125,7 +136,7 @@ def delete_interaction(store: MemoryStore, interaction_id: int) -> Row:
     """Delete an interaction; return it as it was."""
     interaction_id = check_id(interaction_id, "interaction_id")
     with store.transaction():
-        before = store.get_agent_interaction(interaction_id)
+        before = _under_learner_lock(store, store.get_agent_interaction, interaction_id)
         store.delete_agent_interaction(interaction_id)
     return before
 

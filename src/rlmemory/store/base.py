@@ -69,7 +69,7 @@ Row = dict[str, Any]
 HISTORY_TABLES = ("rewards", "interactions", "decisions")
 
 #: Schema version written by this rlmemory. Stores written by a newer version are refused.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class MemoryStore(abc.ABC):
@@ -187,6 +187,35 @@ class MemoryStore(abc.ABC):
     @abc.abstractmethod
     def delete_learner_steps(self, agent_name: str, through_id: int | None = None) -> int:
         """Delete the steps with an id up to ``through_id`` (all when None); return how many."""
+
+    # -------------------------------------------------------------- feature cache
+    @abc.abstractmethod
+    def save_feature_vectors(self, featurizer: str, vectors: Mapping[str, np.ndarray]) -> None:
+        """Cache vectors computed by ``featurizer``, keyed by the SHA-256 hex of their text.
+
+        A key already cached keeps its vector (a featuriser maps one text to one vector)
+        and its age. Keys that are not 64 lower-case hex digits, empty or non-1-D
+        vectors and NaN or infinite entries are ``ValueError``; nothing is written then.
+        The cache is not learned state: backups, exports and versions leave it out.
+        """
+
+    @abc.abstractmethod
+    def get_feature_vectors(self, featurizer: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached float64 vectors of ``featurizer`` for those of ``keys`` that are cached.
+
+        Costs O(len(keys)), whatever the size of the cache.
+        """
+
+    @abc.abstractmethod
+    def count_feature_vectors(self, featurizer: str) -> int:
+        """How many vectors of ``featurizer`` are cached."""
+
+    @abc.abstractmethod
+    def prune_feature_vectors(self, featurizer: str, keep: int) -> int:
+        """Delete all but the ``keep`` most recently cached vectors of ``featurizer``.
+
+        Returns how many were deleted. Ties in age are broken by key.
+        """
 
     # -------------------------------------------------------------------- rewards
     @abc.abstractmethod

@@ -41,6 +41,12 @@ from rlmemory.errors import (
     UnknownDecisionError,
     UnknownInteractionError,
 )
+from rlmemory.store._feature_cache import (
+    check_featurizer_name,
+    check_keep,
+    check_text_keys,
+    check_vectors,
+)
 from rlmemory.store._filecheck import check_q_table_document
 from rlmemory.store._fileencode import (
     apply_change,
@@ -114,6 +120,8 @@ META_FILE = "meta.json"
 LOCK_FILE = ".lock"
 AGENTS_FOLDER = "agents"
 INDEX_FOLDER = "index"
+#: ``feature_cache/<featuriser folder>/<sha256 of the text>.json``: one cached vector each.
+FEATURE_CACHE_FOLDER = "feature_cache"
 AGENT_FILE = "agent.json"
 Q_TABLE_FILE = "q_table.json"
 Q_UPDATES_FILE = "q_table.updates.jsonl"
@@ -756,6 +764,82 @@ class FileBackedMemoryDatabase(FileSettings, FileOperations, MemoryStore):
             elif doomed:
                 self._rewrite_lines(path, lambda record: record["id"] > through_id)
         return doomed
+
+    # ------------------------------------------------------------- feature cache
+    def _feature_folder(self, featurizer: str) -> Path:
+        return self._base / FEATURE_CACHE_FOLDER / safe_dirname(featurizer)
+
+    def save_feature_vectors(self, featurizer: str, vectors: Mapping[str, np.ndarray]) -> None:
+        featurizer = check_featurizer_name(featurizer)
+        checked = check_vectors(vectors)
+        if not checked:
+            return
+        with self._locked():
+            folder = self._feature_folder(featurizer)
+            for path in (folder.parent, folder):
+                if not path.exists():
+                    if self._journal is not None:
+                        self._journal.before_mkdir(path)
+                    path.mkdir()
+            now = time.time()
+            for key, vector in checked:
+                path = folder / f"{key}.json"
+                if not path.exists():
+                    document = {"created": now, "vector": vector.tolist()}
+                    self._replace(path, encode_document(document))
+
+    def get_feature_vectors(self, featurizer: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        featurizer = check_featurizer_name(featurizer)
+        wanted = check_text_keys(keys)
+        folder = self._feature_folder(featurizer)
+        found = {}
+        with self._locked():
+            for key in wanted:
+                document = read_document(folder / f"{key}.json")
+                if document is not None:
+                    found[key] = self._cached_vector(folder / f"{key}.json", document)
+        return found
+
+    @staticmethod
+    def _cached_vector(path: Path, document: dict[str, Any]) -> np.ndarray:
+        vector = document.get("vector")
+        if not isinstance(vector, list) or not vector:
+            raise CorruptStoreError(f"{path} holds no vector", str(path))
+        try:
+            return np.asarray(vector, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CorruptStoreError(
+                f"{path} holds a vector that is not numbers", str(path)
+            ) from None
+
+    def _cached_ages(self, featurizer: str) -> list[tuple[float, str]]:
+        folder = self._feature_folder(featurizer)
+        if not folder.is_dir():
+            return []
+        ages = []
+        for path in folder.glob("*.json"):
+            document = read_document(path) or {}
+            created = document.get("created")
+            ages.append((float(created) if isinstance(created, int | float) else 0.0, path.stem))
+        return ages
+
+    def count_feature_vectors(self, featurizer: str) -> int:
+        featurizer = check_featurizer_name(featurizer)
+        folder = self._feature_folder(featurizer)
+        with self._locked():
+            return sum(1 for _ in folder.glob("*.json")) if folder.is_dir() else 0
+
+    def prune_feature_vectors(self, featurizer: str, keep: int) -> int:
+        featurizer = check_featurizer_name(featurizer)
+        keep = check_keep(keep)
+        with self._locked():
+            ages = sorted(self._cached_ages(featurizer), reverse=True)
+            folder = self._feature_folder(featurizer)
+            # A cache: deleting is not undone by a rolled-back transaction (it only costs
+            # recomputing the vectors), so the journal does not record it.
+            for _, key in ages[keep:]:
+                (folder / f"{key}.json").unlink(missing_ok=True)
+            return len(ages[keep:])
 
     # ------------------------------------------------------------------- rewards
     def save_agent_reward(

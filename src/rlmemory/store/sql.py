@@ -48,6 +48,13 @@ from rlmemory.errors import (
     UnknownInteractionError,
 )
 from rlmemory.store import sql_schema as schema
+from rlmemory.store._feature_cache import (
+    check_featurizer_name,
+    check_keep,
+    check_text_keys,
+    check_vectors,
+    decode_vector,
+)
 from rlmemory.store._steps import LearnerStep, check_step_id, check_steps, decode_values
 from rlmemory.store._validation import (
     check_agent_name,
@@ -957,6 +964,116 @@ class MemoryDatabase(SqlSettings, SqlOperations, MemoryStore):
                 ).rowcount
             )
         )
+
+    # ---------------------------------------------------------------- feature cache
+    def save_feature_vectors(self, featurizer: str, vectors: Mapping[str, np.ndarray]) -> None:
+        featurizer = check_featurizer_name(featurizer)
+        checked = check_vectors(vectors)
+        if not checked:
+            return
+        cache = schema.feature_cache
+
+        def work(cursor: Any) -> None:
+            now = time.time()
+            for key, vector in checked:
+                self._execute(
+                    cursor,
+                    "feature_cache_insert",
+                    lambda: self._insert_ignoring_duplicates(cache),
+                    featurizer=featurizer,
+                    text_sha256=key,
+                    vector=vector.astype("<f8").tobytes(),
+                    created=now,
+                )
+
+        self._run(work)
+
+    def _insert_ignoring_duplicates(self, table: sa.Table) -> sa.Executable:
+        """INSERT ... ON CONFLICT DO NOTHING in this store's dialect, all columns as parameters."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert = postgresql.insert if self._dialect_name == "postgresql" else sqlite.insert
+        values = {column.name: sa.bindparam(column.name) for column in table.columns}
+        return insert(table).values(values).on_conflict_do_nothing()
+
+    def get_feature_vectors(self, featurizer: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        featurizer = check_featurizer_name(featurizer)
+        wanted = check_text_keys(keys)
+        cache = schema.feature_cache.c
+
+        def read(cursor: Any) -> list[Any]:
+            rows = []
+            for key in wanted:
+                rows.extend(
+                    self._execute(
+                        cursor,
+                        "feature_cache_get",
+                        lambda: sa.select(cache.text_sha256, cache.vector).where(
+                            cache.featurizer == sa.bindparam("featurizer"),
+                            cache.text_sha256 == sa.bindparam("key"),
+                        ),
+                        featurizer=featurizer,
+                        key=key,
+                    ).fetchall()
+                )
+            return rows
+
+        rows = self._run(read, write=False, atomic=False)
+        return {key: decode_vector(data) for key, data in rows}
+
+    def count_feature_vectors(self, featurizer: str) -> int:
+        featurizer = check_featurizer_name(featurizer)
+        cache = schema.feature_cache.c
+        return int(
+            self._run(
+                lambda cursor: self._execute(
+                    cursor,
+                    "feature_cache_count",
+                    lambda: sa.select(sa.func.count()).where(
+                        cache.featurizer == sa.bindparam("featurizer")
+                    ),
+                    featurizer=featurizer,
+                ).fetchone()[0],
+                write=False,
+                atomic=False,
+            )
+        )
+
+    def prune_feature_vectors(self, featurizer: str, keep: int) -> int:
+        featurizer = check_featurizer_name(featurizer)
+        keep = check_keep(keep)
+        cache = schema.feature_cache.c
+
+        def work(cursor: Any) -> int:
+            doomed = [
+                row[0]
+                for row in self._execute(
+                    cursor,
+                    "feature_cache_oldest",
+                    lambda: (
+                        sa.select(cache.text_sha256)
+                        .where(cache.featurizer == sa.bindparam("featurizer"))
+                        .order_by(cache.created.desc(), cache.text_sha256.desc())
+                        .offset(sa.bindparam("keep"))
+                    ),
+                    featurizer=featurizer,
+                    keep=keep,
+                ).fetchall()
+            ]
+            for key in doomed:
+                self._execute(
+                    cursor,
+                    "feature_cache_delete",
+                    lambda: sa.delete(schema.feature_cache).where(
+                        cache.featurizer == sa.bindparam("featurizer"),
+                        cache.text_sha256 == sa.bindparam("key"),
+                    ),
+                    featurizer=featurizer,
+                    key=key,
+                )
+            return len(doomed)
+
+        return self._run(work)
 
     # ---------------------------------------------------------------------- rewards
     def save_agent_reward(

@@ -9,14 +9,15 @@ Versions: 0 is a database written by the seed's code (its five ``CREATE TABLE``
 statements, ``q_tables`` a real table of JSON, no ``rlmemory_meta``); 1 is the first
 rlmemory layout; 2 adds ``agent_versions`` and the ``version`` column of decisions;
 3 adds ``learner_steps`` (the linear learners' per-update log); 4 adds
-``rlmemory_settings`` (namespaced JSON documents: service loops, API key hashes).
+``rlmemory_settings`` (namespaced JSON documents: service loops, API key hashes); 5 adds
+``feature_cache`` (vectors of expensive featurisers).
 :data:`MIGRATIONS` lists the steps from each version to the next.
 
 >>> from sqlalchemy.dialects import sqlite
 >>> "json_group_object" in q_tables_view_sql("sqlite")
 True
 >>> [(step.from_version, step.to_version) for step in MIGRATIONS]
-[(0, 1), (1, 2), (2, 3), (3, 4)]
+[(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
 """
 
 from __future__ import annotations
@@ -154,6 +155,17 @@ learner_steps = sa.Table(
     sa.Column("last_updated", Real, nullable=False),
     sa.Index("ix_learner_steps_agent_id", "agent_name", "id"),
     sqlite_autoincrement=True,
+)
+
+#: Vectors of expensive featurisers (embeddings), by featuriser name and SHA-256 of the text.
+feature_cache = sa.Table(
+    "feature_cache",
+    metadata,
+    sa.Column("featurizer", sa.Text, primary_key=True),
+    sa.Column("text_sha256", sa.Text, primary_key=True),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+    sa.Column("created", Real, nullable=False),
+    sa.Index("feature_cache_by_age", "featurizer", "created"),
 )
 
 #: Per-agent counts of the history tables, kept by triggers (:func:`summary_trigger_sql`)
@@ -562,6 +574,11 @@ def _add_settings(connection: sa.Connection) -> None:
     rlmemory_settings.create(connection, checkfirst=True)
 
 
+def _add_feature_cache(connection: sa.Connection) -> None:
+    """Version 4 -> 5: the feature_cache table."""
+    feature_cache.create(connection, checkfirst=True)
+
+
 #: Ordered steps; ``MIGRATIONS[i]`` goes from version i to i + 1.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -591,6 +608,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         _add_settings,
         "settings: namespaced JSON documents (rlmemory_settings) for service loops and "
         "API key hashes",
+    ),
+    Migration(
+        4,
+        5,
+        _add_feature_cache,
+        "feature_cache: vectors of expensive featurisers (embeddings) by text hash",
     ),
 )
 

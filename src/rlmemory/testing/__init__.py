@@ -1,0 +1,19 @@
+"""Test suites that ship with rlmemory, for learners (and backends) written outside it.
+
+* :mod:`rlmemory.testing.learners` -- :func:`check_learner` and :func:`yield_checks`:
+  every routing learner goes through the same behaviour checks (probabilities,
+  exact resume, persistence, bad input), on any store.
+
+Nothing here imports pytest: the checks raise :class:`LearnerCheckError` (an
+``AssertionError``), which every test runner reports as a failure.
+"""
+
+from rlmemory.testing.learners import (
+    LearnerCheck,
+    LearnerCheckError,
+    LearnerSetup,
+    check_learner,
+    yield_checks,
+)
+
+__all__ = ["LearnerCheck", "LearnerCheckError", "LearnerSetup", "check_learner", "yield_checks"]
