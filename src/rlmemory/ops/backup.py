@@ -48,7 +48,7 @@ from rlmemory.ops.crypto import encrypted_key_id
 from rlmemory.ops.progress import ProgressCallback
 from rlmemory.ops.progress import report as report_progress
 from rlmemory.store._backup_rows import BackupRowCheck
-from rlmemory.store._operations import BACKUP_TABLES
+from rlmemory.store._operations import BACKUP_TABLES, SETTINGS_TABLE
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, Row
 from rlmemory.store.locations import mask_credentials
 
@@ -63,7 +63,7 @@ MANIFEST = "manifest.json"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Tables that archives of an older schema version do not have (table: first version).
-TABLE_SINCE_SCHEMA = {"learner_steps": 3}
+TABLE_SINCE_SCHEMA = {"learner_steps": 3, SETTINGS_TABLE: 4}
 #: The ``rlmemory_meta`` key under which a SQLite copy records the checksum of its rows.
 DIGEST_KEY = "backup_rows_sha256"
 
@@ -643,10 +643,13 @@ def restore(
     The backup is verified first (:func:`verify`): a backup that does not pass changes
     nothing, even with ``replace``, and is a :class:`~rlmemory.errors.CorruptStoreError`
     naming every problem; so is a row the target cannot hold. ``target`` must
-    hold no data unless ``replace`` is true: then every agent in it is checkpointed
-    ("auto: before restore"), its data other than versions is deleted and the backup's
-    rows are loaded, all in one transaction; the backup's versions are added after the
-    target's own (those already present are not duplicated).
+    hold no data and no settings unless ``replace`` is true: then every agent in it is
+    checkpointed ("auto: before restore"), its data other than versions is deleted and
+    the backup's rows are loaded, all in one transaction; the backup's versions are added
+    after the target's own (those already present are not duplicated). The settings
+    (service loops, API key hashes, :meth:`MemoryStore.save_setting`) are replaced by the
+    backup's, which are not versioned; a backup older than schema 4 has no settings, and
+    then the target keeps its own.
     """
     source = Path(path)
     # Progress runs over twice the tables: each is verified, then loaded.
@@ -672,8 +675,23 @@ def restore(
             f"({', '.join(existing_agents[:5])}); restore into an empty store, or pass "
             "replace=True (--replace) to replace it"
         )
+    if not replace:
+        with target.snapshot() as read_table:
+            settings = sum(1 for _ in read_table(SETTINGS_TABLE))
+        if settings:
+            raise ValueError(
+                f"{target.location} already holds {settings} setting(s) (service loops, API "
+                "keys); restore into an empty store, or pass replace=True (--replace) to "
+                "replace them"
+            )
+    # A backup older than the settings never held any: --replace keeps the target's.
+    has_settings = (
+        report.schema_version is None or report.schema_version >= TABLE_SINCE_SCHEMA[SETTINGS_TABLE]
+    )
     try:
-        return _load_backup(source, target, existing_agents, progress, steps)
+        return _load_backup(
+            source, target, existing_agents, progress, steps, replace and has_settings
+        )
     except (StoreError, KeyboardInterrupt):
         raise
     except Exception as error:
@@ -692,9 +710,11 @@ def _load_backup(
     existing_agents: list[str],
     progress: ProgressCallback | None,
     steps: int,
+    replace_settings: bool,
 ) -> RestoreReport:
     """Load a verified backup into ``target`` in one transaction (see :func:`restore`);
-    ``progress`` runs from ``steps`` to ``2 * steps`` as the tables load."""
+    ``progress`` runs from ``steps`` to ``2 * steps`` as the tables load; the target's
+    settings are deleted first when ``replace_settings``."""
     from rlmemory.ops.versions import checkpoint
 
     saved: dict[str, int] = {}
@@ -704,8 +724,8 @@ def _load_backup(
             saved[agent_name] = checkpoint(
                 target, agent_name, f"auto: before restore from {source.name}"
             )
-        if existing_agents:
-            target.clear_data(keep_versions=True)
+        if existing_agents or replace_settings:
+            target.clear_data(keep_versions=True, keep_settings=not replace_settings)
         key_ids: set[str] = set()
         for done, table in enumerate(target.backup_tables()):
             report_progress(progress, steps + done, 2 * steps)
