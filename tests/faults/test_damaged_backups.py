@@ -372,6 +372,24 @@ def test_an_archive_of_schema_3_restores_into_an_empty_store_without_settings(
     assert store.list_agents() == ["router"] and store.list_settings("loops") == {}
 
 
+def test_a_format_1_archive_of_the_current_schema_restores_without_settings(
+    good_archive, target, tmp_path
+):
+    """Archive format 1 predates settings in backups (schema 4 and 5 included): complete,
+    and with replace=True the target keeps its own settings."""
+    manifest, members = _read(good_archive)
+    assert manifest["format_version"] == 2
+    manifest["format_version"] = 1
+    del manifest["tables"]["rlmemory_settings"]
+    del members["tables/rlmemory_settings.jsonl.zst"]
+    older = _write(tmp_path / "format1.tar", manifest, members)
+    assert verify(older).ok, verify(older).problems
+    target.save_setting("loops", "kept", {"learner": "mine"})
+    restore(older, target, replace=True)
+    assert len(target.get_agent_rewards("router")) == 2
+    assert target.list_settings("loops") == {"kept": {"learner": "mine"}}
+
+
 def test_a_current_archive_replaces_the_targets_settings(good_archive, target):
     target.save_setting("loops", "gone", {"learner": "mine"})
     restore(good_archive, target, replace=True)

@@ -58,12 +58,16 @@ except ImportError:  # pragma: no cover - Windows: no advisory lock on the parti
     fcntl = None  # type: ignore[assignment]
 
 ARCHIVE_FORMAT = "rlmemory-archive"
-ARCHIVE_VERSION = 1
+#: Archive format: 2 adds the settings table (format 1 archives never hold it).
+ARCHIVE_VERSION = 2
 MANIFEST = "manifest.json"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Tables that archives of an older schema version do not have (table: first version).
 TABLE_SINCE_SCHEMA = {"learner_steps": 3, SETTINGS_TABLE: 4}
+#: Tables that archives of an older format do not have (table: first format); format 1
+#: archives of schema 4 and 5 were written before backups carried the settings.
+TABLE_SINCE_FORMAT = {SETTINGS_TABLE: 2}
 #: The ``rlmemory_meta`` key under which a SQLite copy records the checksum of its rows.
 DIGEST_KEY = "backup_rows_sha256"
 
@@ -492,10 +496,12 @@ def _manifest_problems(manifest: Mapping[str, Any], version: int | None) -> list
     if not isinstance(tables, dict):
         return [f"{MANIFEST}: 'tables' is {type(tables).__name__}, not an object of tables"]
     problems = []
+    format_version = manifest.get("format_version", 0)
     required = [
         table
         for table in BACKUP_TABLES
-        if version is None or TABLE_SINCE_SCHEMA.get(table, 0) <= version
+        if (version is None or TABLE_SINCE_SCHEMA.get(table, 0) <= version)
+        and TABLE_SINCE_FORMAT.get(table, 0) <= format_version
     ]
     missing = [table for table in required if table not in tables]
     if missing:
@@ -648,8 +654,8 @@ def restore(
     the backup's rows are loaded, all in one transaction; the backup's versions are added
     after the target's own (those already present are not duplicated). The settings
     (service loops, API key hashes, :meth:`MemoryStore.save_setting`) are replaced by the
-    backup's, which are not versioned; a backup older than schema 4 has no settings, and
-    then the target keeps its own.
+    backup's, which are not versioned; a backup older than schema 4 (or an archive of
+    format 1) has no settings, and then the target keeps its own.
     """
     source = Path(path)
     # Progress runs over twice the tables: each is verified, then loaded.
@@ -720,6 +726,8 @@ def _load_backup(
     saved: dict[str, int] = {}
     counts: dict[str, int] = {}
     with _open_rows(source) as (_version, tables), target.transaction():
+        # A backup without settings (older schema or archive format) keeps the target's.
+        replace_settings = replace_settings and SETTINGS_TABLE in tables
         for agent_name in existing_agents:
             saved[agent_name] = checkpoint(
                 target, agent_name, f"auto: before restore from {source.name}"
