@@ -36,6 +36,7 @@ def _fill(store) -> None:
     store.save_agent_reward("router", 0.25, {"task": 0.5})
     store.save_agent_interaction("router", "fix it", "fixed", "great", decision)
     store.save_q_values("router", {"code": {"coder": 0.9}})
+    store.save_setting("loops", "triage", {"learner": "linucb", "dimension": 8})
 
 
 @pytest.fixture
@@ -169,6 +170,22 @@ DAMAGES: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
             s, p, "agent_rewards", lambda rows: [_set(rows[0], reward_components="{"), *rows[1:]]
         ),
         "reward_components is not JSON text",
+    ),
+    "the settings table missing": (
+        lambda s, p: _manifest_edited(s, p, lambda m: m["tables"].pop("rlmemory_settings")),
+        "lists no entry for tables rlmemory_settings",
+    ),
+    "a setting that is not a JSON object": (
+        lambda s, p: _with_rows(
+            s, p, "rlmemory_settings", lambda rows: [_set(rows[0], value="[1, 2]")]
+        ),
+        "namespace 'loops', key 'triage': a stored setting is not a JSON object",
+    ),
+    "a setting without a namespace": (
+        lambda s, p: _with_rows(
+            s, p, "rlmemory_settings", lambda rows: [_set(rows[0], namespace=""), *rows]
+        ),
+        "namespace must be a non-empty string",
     ),
     "a row that is not an object": (
         lambda s, p: _with_rows(s, p, "agent_rewards", lambda rows: [[1, 2], *rows]),
@@ -325,12 +342,55 @@ def test_a_restore_that_fails_while_loading_leaves_the_target_as_it_was(target, 
 
 
 def test_an_archive_of_an_older_schema_needs_only_the_tables_it_had(good_archive, target, tmp_path):
-    """Schema 2 archives have no learner_steps (added in 3): complete, not damaged."""
+    """Schema 2 archives have no learner_steps (added in 3) nor settings (added in 4):
+    complete, not damaged; with replace=True the target keeps its own settings."""
     manifest, members = _read(good_archive)
     manifest["schema_version"] = 2
-    del manifest["tables"]["learner_steps"]
-    del members["tables/learner_steps.jsonl.zst"]
+    for table in ("learner_steps", "rlmemory_settings"):
+        del manifest["tables"][table]
+        del members[f"tables/{table}.jsonl.zst"]
     older = _write(tmp_path / "schema2.tar", manifest, members)
     assert verify(older).ok, verify(older).problems
+    target.save_setting("loops", "kept", {"learner": "mine"})
     restore(older, target, replace=True)
     assert len(target.get_agent_rewards("router")) == 2
+    assert target.list_settings("loops") == {"kept": {"learner": "mine"}}
+
+
+def test_an_archive_of_schema_3_restores_into_an_empty_store_without_settings(
+    good_archive, store, tmp_path
+):
+    """Schema 3 had learner_steps but no settings table: it restores, settings empty."""
+    manifest, members = _read(good_archive)
+    manifest["schema_version"] = 3
+    del manifest["tables"]["rlmemory_settings"]
+    del members["tables/rlmemory_settings.jsonl.zst"]
+    older = _write(tmp_path / "schema3.tar", manifest, members)
+    assert verify(older).ok, verify(older).problems
+    report = restore(older, store)
+    assert "rlmemory_settings" not in report.counts
+    assert store.list_agents() == ["router"] and store.list_settings("loops") == {}
+
+
+def test_a_format_1_archive_of_the_current_schema_restores_without_settings(
+    good_archive, target, tmp_path
+):
+    """Archive format 1 predates settings in backups (schema 4 and 5 included): complete,
+    and with replace=True the target keeps its own settings."""
+    manifest, members = _read(good_archive)
+    assert manifest["format_version"] == 2
+    manifest["format_version"] = 1
+    del manifest["tables"]["rlmemory_settings"]
+    del members["tables/rlmemory_settings.jsonl.zst"]
+    older = _write(tmp_path / "format1.tar", manifest, members)
+    assert verify(older).ok, verify(older).problems
+    target.save_setting("loops", "kept", {"learner": "mine"})
+    restore(older, target, replace=True)
+    assert len(target.get_agent_rewards("router")) == 2
+    assert target.list_settings("loops") == {"kept": {"learner": "mine"}}
+
+
+def test_a_current_archive_replaces_the_targets_settings(good_archive, target):
+    target.save_setting("loops", "gone", {"learner": "mine"})
+    restore(good_archive, target, replace=True)
+    assert target.list_settings("loops") == {"triage": {"learner": "linucb", "dimension": 8}}

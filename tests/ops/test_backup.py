@@ -13,6 +13,8 @@ import pytest
 from rlmemory.errors import CorruptStoreError
 from rlmemory.ops.backup import backup, restore, verify
 from rlmemory.ops.versions import checkpoint, list_versions
+from rlmemory.service.keys import check_api_key, new_api_key
+from rlmemory.service.loops import LoopRegistry
 from rlmemory.store import open_store
 
 WORKER = Path(__file__).with_name("ops_worker.py")
@@ -34,6 +36,22 @@ def _fill(store):
     store.append_learner_steps("pg", [("b", np.array([0.25]))])
     store.append_learner_steps("bandit", [("b", np.array([0.0, 2.0, 1e-300, 3.0]))])
     checkpoint(store, "router", "backed up")
+    _fill_settings(store)
+
+
+def _fill_settings(store):
+    """A service loop (its settings), an API key hash and a setting saved directly."""
+    LoopRegistry(store).get("triage", create=True)
+    store.save_setting("notes", "ünï 🚀", {"nested": {"list": [1, 2.5, None, "x"]}, "b": True})
+    return new_api_key(store, "admin", note="ops")
+
+
+def _settings(store):
+    """Every setting as (namespace, key, stored JSON text): what must survive unchanged."""
+    with store.snapshot() as read_table:
+        return [
+            (row["namespace"], row["key"], row["value"]) for row in read_table("rlmemory_settings")
+        ]
 
 
 def _dump(store):
@@ -55,6 +73,7 @@ def _public_view(store):
             "decisions": store.get_agent_decisions(agent, limit=1000),
             "versions": [(v.version, v.note, v.created) for v in list_versions(store, agent)],
         }
+    view[("settings",)] = _settings(store)
     return view
 
 
@@ -88,6 +107,58 @@ def test_sqlite_to_postgresql_and_back(tmp_path, postgres_store_url):
         restore(tmp_path / "pg.tar", back)
         assert _dump(back) == _dump(sqlite_store)
     sqlite_store.close()
+
+
+BACKEND_CHAINS = {
+    "sqlite-postgresql-files-sqlite": ("sqlite", "postgresql", "files", "sqlite"),
+    "sqlite-files-postgresql-sqlite": ("sqlite", "files", "postgresql", "sqlite"),
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("chain", list(BACKEND_CHAINS))
+def test_settings_survive_backup_and_restore_between_every_pair_of_backends(
+    chain, tmp_path, postgres_store_url
+):
+    """A loop made through the service, an API key and a setting go through each backend
+    in turn (the two chains cover every ordered pair): restored identical, and usable."""
+    locations = {
+        "sqlite": str(tmp_path / "first.db"),
+        "postgresql": postgres_store_url,
+        "files": "files://" + str(tmp_path / "files-store"),
+    }
+    hops = BACKEND_CHAINS[chain]
+    with open_store(locations["sqlite"]) as first:
+        key = _fill_settings(first)
+        expected = _settings(first)
+        backup(first, tmp_path / "hop0.db")  # a SQLite copy for the first hop
+    assert {namespace for namespace, _, _ in expected} == {"api_keys", "loops", "notes"}
+    previous = tmp_path / "hop0.db"
+    for hop, backend in enumerate(hops[1:], start=1):
+        location = str(tmp_path / "last.db") if hop == len(hops) - 1 else locations[backend]
+        with open_store(location) as target:
+            report = restore(previous, target)
+            assert report.counts["rlmemory_settings"] == len(expected), backend
+            assert _settings(target) == expected, backend
+            assert check_api_key(target, key) == "admin", backend
+            loop = LoopRegistry(target).get("triage")
+            assert loop.settings == LoopRegistry(target).settings_of("triage")
+            previous = tmp_path / f"hop{hop}.tar"
+            backup(target, previous, kind="archive")
+
+
+def test_restore_refuses_a_target_holding_settings_and_replace_replaces_them(make_store, tmp_path):
+    with make_store() as source:
+        _fill_settings(source)
+        expected = _settings(source)
+        backup(source, tmp_path / "backup.tar")
+    with open_store("files://" + str(tmp_path / "target")) as target:
+        target.save_setting("loops", "other", {"learner": "old"})
+        with pytest.raises(ValueError, match=r"1 setting\(s\).*replace"):
+            restore(tmp_path / "backup.tar", target)
+        assert _settings(target) == [("loops", "other", '{"learner":"old"}')]
+        restore(tmp_path / "backup.tar", target, replace=True)
+        assert _settings(target) == expected
 
 
 def test_sqlite_online_copy_is_a_plain_sqlite_database(tmp_path):

@@ -48,7 +48,7 @@ from rlmemory.ops.crypto import encrypted_key_id
 from rlmemory.ops.progress import ProgressCallback
 from rlmemory.ops.progress import report as report_progress
 from rlmemory.store._backup_rows import BackupRowCheck
-from rlmemory.store._operations import BACKUP_TABLES
+from rlmemory.store._operations import BACKUP_TABLES, SETTINGS_TABLE
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, Row
 from rlmemory.store.locations import mask_credentials
 
@@ -58,12 +58,16 @@ except ImportError:  # pragma: no cover - Windows: no advisory lock on the parti
     fcntl = None  # type: ignore[assignment]
 
 ARCHIVE_FORMAT = "rlmemory-archive"
-ARCHIVE_VERSION = 1
+#: Archive format: 2 adds the settings table (format 1 archives never hold it).
+ARCHIVE_VERSION = 2
 MANIFEST = "manifest.json"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Tables that archives of an older schema version do not have (table: first version).
-TABLE_SINCE_SCHEMA = {"learner_steps": 3}
+TABLE_SINCE_SCHEMA = {"learner_steps": 3, SETTINGS_TABLE: 4}
+#: Tables that archives of an older format do not have (table: first format); format 1
+#: archives of schema 4 and 5 were written before backups carried the settings.
+TABLE_SINCE_FORMAT = {SETTINGS_TABLE: 2}
 #: The ``rlmemory_meta`` key under which a SQLite copy records the checksum of its rows.
 DIGEST_KEY = "backup_rows_sha256"
 
@@ -492,10 +496,12 @@ def _manifest_problems(manifest: Mapping[str, Any], version: int | None) -> list
     if not isinstance(tables, dict):
         return [f"{MANIFEST}: 'tables' is {type(tables).__name__}, not an object of tables"]
     problems = []
+    format_version = manifest.get("format_version", 0)
     required = [
         table
         for table in BACKUP_TABLES
-        if version is None or TABLE_SINCE_SCHEMA.get(table, 0) <= version
+        if (version is None or TABLE_SINCE_SCHEMA.get(table, 0) <= version)
+        and TABLE_SINCE_FORMAT.get(table, 0) <= format_version
     ]
     missing = [table for table in required if table not in tables]
     if missing:
@@ -643,10 +649,13 @@ def restore(
     The backup is verified first (:func:`verify`): a backup that does not pass changes
     nothing, even with ``replace``, and is a :class:`~rlmemory.errors.CorruptStoreError`
     naming every problem; so is a row the target cannot hold. ``target`` must
-    hold no data unless ``replace`` is true: then every agent in it is checkpointed
-    ("auto: before restore"), its data other than versions is deleted and the backup's
-    rows are loaded, all in one transaction; the backup's versions are added after the
-    target's own (those already present are not duplicated).
+    hold no data and no settings unless ``replace`` is true: then every agent in it is
+    checkpointed ("auto: before restore"), its data other than versions is deleted and
+    the backup's rows are loaded, all in one transaction; the backup's versions are added
+    after the target's own (those already present are not duplicated). The settings
+    (service loops, API key hashes, :meth:`MemoryStore.save_setting`) are replaced by the
+    backup's, which are not versioned; a backup older than schema 4 (or an archive of
+    format 1) has no settings, and then the target keeps its own.
     """
     source = Path(path)
     # Progress runs over twice the tables: each is verified, then loaded.
@@ -672,8 +681,23 @@ def restore(
             f"({', '.join(existing_agents[:5])}); restore into an empty store, or pass "
             "replace=True (--replace) to replace it"
         )
+    if not replace:
+        with target.snapshot() as read_table:
+            settings = sum(1 for _ in read_table(SETTINGS_TABLE))
+        if settings:
+            raise ValueError(
+                f"{target.location} already holds {settings} setting(s) (service loops, API "
+                "keys); restore into an empty store, or pass replace=True (--replace) to "
+                "replace them"
+            )
+    # A backup older than the settings never held any: --replace keeps the target's.
+    has_settings = (
+        report.schema_version is None or report.schema_version >= TABLE_SINCE_SCHEMA[SETTINGS_TABLE]
+    )
     try:
-        return _load_backup(source, target, existing_agents, progress, steps)
+        return _load_backup(
+            source, target, existing_agents, progress, steps, replace and has_settings
+        )
     except (StoreError, KeyboardInterrupt):
         raise
     except Exception as error:
@@ -692,20 +716,24 @@ def _load_backup(
     existing_agents: list[str],
     progress: ProgressCallback | None,
     steps: int,
+    replace_settings: bool,
 ) -> RestoreReport:
     """Load a verified backup into ``target`` in one transaction (see :func:`restore`);
-    ``progress`` runs from ``steps`` to ``2 * steps`` as the tables load."""
+    ``progress`` runs from ``steps`` to ``2 * steps`` as the tables load; the target's
+    settings are deleted first when ``replace_settings``."""
     from rlmemory.ops.versions import checkpoint
 
     saved: dict[str, int] = {}
     counts: dict[str, int] = {}
     with _open_rows(source) as (_version, tables), target.transaction():
+        # A backup without settings (older schema or archive format) keeps the target's.
+        replace_settings = replace_settings and SETTINGS_TABLE in tables
         for agent_name in existing_agents:
             saved[agent_name] = checkpoint(
                 target, agent_name, f"auto: before restore from {source.name}"
             )
-        if existing_agents:
-            target.clear_data(keep_versions=True)
+        if existing_agents or replace_settings:
+            target.clear_data(keep_versions=True, keep_settings=not replace_settings)
         key_ids: set[str] = set()
         for done, table in enumerate(target.backup_tables()):
             report_progress(progress, steps + done, 2 * steps)

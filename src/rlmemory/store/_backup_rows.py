@@ -19,6 +19,9 @@ True
 'id 1: id 1 appears twice'
 >>> check.problem({**row, "id": 3, "reward_components": "{oops"})
 "id 3: reward_components is not JSON text ('{oops')"
+>>> settings = BackupRowCheck("rlmemory_settings")
+>>> settings.problem({"namespace": "loops", "key": "triage", "value": "[1]", "updated": 1.0})
+"namespace 'loops', key 'triage': a stored setting is not a JSON object"
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from rlmemory.store import sql_schema as schema
-from rlmemory.store._operations import BACKUP_TABLES
+from rlmemory.store._operations import BACKUP_TABLES, SETTINGS_TABLE
+from rlmemory.store._settings import check_setting_name, decode_setting
 from rlmemory.store._validation import check_agent_name
 
 #: Text columns that hold JSON, which the stores decode on read.
@@ -39,6 +43,7 @@ _JSON_TEXT = {
     "agent_rewards": ("reward_components",),
     "agent_decisions": ("q_values", "reward", "features"),
     "policy_params": ("policy_params",),
+    "rlmemory_settings": ("value",),
 }
 
 
@@ -88,6 +93,17 @@ def _wrong_value(value: Any, kind: str) -> str | None:
     return None
 
 
+def _setting_problem(row: Mapping[str, Any]) -> str | None:
+    """Why a settings row (whose columns are already text) cannot be a setting, or None."""
+    try:
+        check_setting_name(row["namespace"], "namespace")
+        check_setting_name(row["key"], "key")
+        decode_setting(row["value"])
+    except (TypeError, ValueError) as error:
+        return str(error)
+    return None
+
+
 class BackupRowCheck:
     """The rules of one backup table: known columns, types, NOT NULL, unique keys."""
 
@@ -127,6 +143,10 @@ class BackupRowCheck:
             value = row.get(name)
             if value is not None and _not_json(value):
                 return f"{label}: {name} is not JSON text ({value!r:.40})"
+        if self.table == SETTINGS_TABLE:
+            problem = _setting_problem(row)
+            if problem:
+                return f"{label}: {problem}"
         for columns, seen in zip(self._keys, self._seen, strict=True):
             key = tuple(row[name] for name in columns)
             if key in seen:

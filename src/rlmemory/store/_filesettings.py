@@ -9,13 +9,14 @@ folder lock and replaced atomically (journaled inside a transaction) on every ch
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from rlmemory.errors import CorruptStoreError
 from rlmemory.store._fileio import encode_document, read_document
 from rlmemory.store._settings import check_setting_name, decode_setting, encode_setting
+from rlmemory.store.base import Row
 
 SETTINGS_FILE = "settings.json"
 
@@ -26,6 +27,8 @@ class FileSettings:
     _base: Path
     _locked: Callable[[], contextlib.AbstractContextManager[None]]
     _replace: Callable[[Path, bytes], None]
+    _delete_file: Callable[[Path], None]
+    location: str
     transaction: Callable[[], contextlib.AbstractContextManager[None]]
 
     def _settings_document(self) -> dict[str, Any]:
@@ -80,3 +83,43 @@ class FileSettings:
             if not entries:
                 document.pop(namespace, None)
         return existed
+
+    # ------------------------------------------------------------ backup rows
+    def _settings_rows(self) -> Iterator[Row]:
+        """The ``rlmemory_settings`` rows of a backup (the caller holds the lock).
+
+        The document keeps no time per setting: ``updated`` is the file's modification
+        time, as the other tables of the file store date their rows.
+        """
+        path = self._base / SETTINGS_FILE
+        document = self._settings_document()
+        updated = path.stat().st_mtime if document else 0.0
+        for namespace in sorted(document):
+            for key in sorted(document[namespace]):
+                yield {
+                    "namespace": namespace,
+                    "key": key,
+                    "value": encode_setting(document[namespace][key]),
+                    "updated": updated,
+                }
+
+    def _load_settings_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Add backup rows to the settings (inside a transaction); a key present is an error."""
+        count = 0
+        with self._settings_for_change() as document:
+            for row in rows:
+                namespace = check_setting_name(row["namespace"], "namespace")
+                key = check_setting_name(row["key"], "key")
+                entries = document.setdefault(namespace, {})
+                if key in entries:
+                    raise ValueError(
+                        f"{self.location}: cannot load setting {namespace!r}/{key!r}: "
+                        "it is already set"
+                    )
+                entries[key] = decode_setting(row["value"])
+                count += 1
+        return count
+
+    def _clear_settings(self) -> None:
+        """Delete every setting (inside a transaction, so a rollback brings them back)."""
+        self._delete_file(self._base / SETTINGS_FILE)

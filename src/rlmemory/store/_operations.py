@@ -20,7 +20,11 @@ BACKUP_TABLES = (
     "agent_interactions",
     "agent_versions",
     "q_tables_unmigrated",
+    # Namespaced settings (service loops, API key hashes): no agent's, loaded last.
+    "rlmemory_settings",
 )
+#: The backup table of the settings (MemoryStore.save_setting), named as in SQL.
+SETTINGS_TABLE = "rlmemory_settings"
 
 
 def check_prune_arguments(table: object, older_than: Any, keep_newest: object) -> float | None:
@@ -50,6 +54,7 @@ def nothing_pruned() -> Row:
 
 __all__ = [
     "BACKUP_TABLES",
+    "SETTINGS_TABLE",
     "UnknownRewardError",
     "check_prune_arguments",
     "nothing_pruned",

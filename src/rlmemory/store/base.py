@@ -467,8 +467,9 @@ class MemoryStore(abc.ABC):
         """Insert rows as :meth:`snapshot` gives them (ids kept); return how many."""
 
     @abc.abstractmethod
-    def clear_data(self, *, keep_versions: bool = False) -> None:
-        """Delete every row of every agent (the versions stay with ``keep_versions``)."""
+    def clear_data(self, *, keep_versions: bool = False, keep_settings: bool = False) -> None:
+        """Delete every row of every agent and every setting (:meth:`save_setting`);
+        the versions stay with ``keep_versions``, the settings with ``keep_settings``."""
 
     @abc.abstractmethod
     def reencrypt(self, cipher: Any) -> tuple[int, int]:

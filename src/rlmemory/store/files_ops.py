@@ -47,6 +47,7 @@ from rlmemory.store._fileio import (
 from rlmemory.store._filerows import all_rows, public_reward
 from rlmemory.store._operations import (
     BACKUP_TABLES,
+    SETTINGS_TABLE,
     UnknownRewardError,
     check_prune_arguments,
     nothing_pruned,
@@ -398,6 +399,9 @@ class FileOperations(SealedValues):
             return
         if name == "q_tables_unmigrated":
             return
+        if name == SETTINGS_TABLE:
+            yield from self._settings_rows()  # type: ignore[attr-defined]
+            return
         for index, folder in enumerate(self._agent_folders(), start=1):
             agent = self._name_of(folder)  # type: ignore[attr-defined]
             yield from self._dump_agent_table(name, agent, folder, index)
@@ -486,6 +490,8 @@ class FileOperations(SealedValues):
         with self.transaction():  # type: ignore[attr-defined]
             if table in _HISTORY_FOR:
                 return self._load_history(table, rows)
+            if table == SETTINGS_TABLE:
+                return self._load_settings_rows(rows)  # type: ignore[attr-defined]
             return self._load_agent_rows(table, rows)
 
     def _load_history(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
@@ -613,7 +619,7 @@ class FileOperations(SealedValues):
             self._reserve_step_ids_through(existing[-1])  # type: ignore[attr-defined]
             self._append(path, b"".join(lines), repair_torn_tail)  # type: ignore[attr-defined]
 
-    def clear_data(self, *, keep_versions: bool = False) -> None:
+    def clear_data(self, *, keep_versions: bool = False, keep_settings: bool = False) -> None:
         files = _files()
         kept = (
             {VERSIONS_FILE, VERSIONS_DATA_FILE, files.AGENT_FILE}
@@ -629,6 +635,8 @@ class FileOperations(SealedValues):
                 path = self._index_path(table)  # type: ignore[attr-defined]
                 if path.exists():
                     self._delete_file(path)
+            if not keep_settings:
+                self._clear_settings()  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------ encryption
     def _text_fragment_sealed(self, value: Any, field: str, *, optional: bool = False) -> bytes:

@@ -21,6 +21,7 @@ from rlmemory.errors import UnknownInteractionError
 from rlmemory.store import sql_schema as schema
 from rlmemory.store._operations import (
     BACKUP_TABLES,
+    SETTINGS_TABLE,
     UnknownRewardError,
     check_prune_arguments,
     nothing_pruned,
@@ -563,9 +564,12 @@ class SqlOperations(SealedValues):
             )
         return len(batch)
 
-    def clear_data(self, *, keep_versions: bool = False) -> None:
-        """Delete every row of every table (but the versions, with ``keep_versions``)."""
-        names = [name for name in BACKUP_TABLES if not (keep_versions and name == "agent_versions")]
+    def clear_data(self, *, keep_versions: bool = False, keep_settings: bool = False) -> None:
+        """Delete every row of every table (but the versions and settings when asked)."""
+        kept = {"agent_versions"} if keep_versions else set()
+        if keep_settings:
+            kept.add(SETTINGS_TABLE)
+        names = [name for name in BACKUP_TABLES if name not in kept]
 
         def work(cursor: Any) -> None:
             for name in names:
