@@ -2,7 +2,7 @@
 
 :class:`SealedValues` is mixed into the SQL and the file store's operations. It reads
 three attributes the store sets when it opens: ``_cipher`` (a
-:class:`rlmemory.ops.crypto.Cipher` or None), ``_store_key_id`` (the key id recorded in
+:class:`rlmemory.store.crypto.Cipher` or None), ``_store_key_id`` (the key id recorded in
 the store, or None) and ``_encrypt_payloads`` (whether version payloads are sealed too).
 """
 
@@ -35,7 +35,7 @@ class SealedValues:
         if cipher is not None:
             return cipher.encrypt_text(text)
         if self._store_key_id is not None:
-            from rlmemory.ops.crypto import missing_key_error
+            from rlmemory.store.crypto import missing_key_error
 
             # Writing in clear into an encrypted store would leak the text: refuse.
             raise missing_key_error(self.location, self._store_key_id)
@@ -43,7 +43,7 @@ class SealedValues:
 
     def _open_text(self, value: Any) -> Any:
         """Decrypt an encrypted text; anything else (plain text, None) comes back as is."""
-        from rlmemory.ops.crypto import reveal_text
+        from rlmemory.store.crypto import reveal_text
 
         if not isinstance(value, str):
             return value
@@ -56,7 +56,7 @@ class SealedValues:
         return cipher.encrypt_bytes(payload)
 
     def _open_payload(self, payload: bytes) -> bytes:
-        from rlmemory.ops.crypto import reveal_bytes
+        from rlmemory.store.crypto import reveal_bytes
 
         return reveal_bytes(payload, self._cipher, self.location)
 

@@ -474,7 +474,7 @@ class MemoryStore(abc.ABC):
     @abc.abstractmethod
     def reencrypt(self, cipher: Any) -> tuple[int, int]:
         """Re-encrypt every encrypted value with ``cipher`` (an
-        :class:`rlmemory.ops.crypto.Cipher` holding the old key among its previous keys)
+        :class:`rlmemory.store.crypto.Cipher` holding the old key among its previous keys)
         and encrypt plain texts of the encrypted columns; record its key as the store's.
         Then rewrite the storage so no old plaintext or old-key ciphertext stays in the
         store's live files (SQLite ``VACUUM``, PostgreSQL ``VACUUM FULL``; see

@@ -166,7 +166,7 @@ class FileBackedMemoryDatabase(FileSettings, FileOperations, MemoryStore):
     ) -> None:
         self._base = Path(base_dir).expanduser().absolute()
         self.location = str(self._base)
-        from rlmemory.ops.crypto import Cipher, resolve_key
+        from rlmemory.store.crypto import Cipher, resolve_key
 
         raw_key = resolve_key(encryption_key, key_file=key_file)
         self._cipher = None if raw_key is None else Cipher(raw_key, location=self.location)

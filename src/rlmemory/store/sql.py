@@ -149,7 +149,7 @@ class MemoryDatabase(SqlSettings, SqlOperations, MemoryStore):
     ``encryption_key`` (raw bytes, urlsafe base64 text, or a ``Path`` to a key file;
     else ``$RLMEMORY_KEY``, ``key_file``, ``$RLMEMORY_KEY_FILE``) turns on AES-GCM
     encryption of request, response and feedback texts, and with ``encrypt_payloads``
-    of version payloads too (:mod:`rlmemory.ops.crypto`). The store records its key's
+    of version payloads too (:mod:`rlmemory.store.crypto`). The store records its key's
     id; opening it with another key is an :class:`rlmemory.errors.EncryptionKeyError`.
     """
 
@@ -168,7 +168,7 @@ class MemoryDatabase(SqlSettings, SqlOperations, MemoryStore):
         if busy_timeout <= 0:
             raise ValueError(f"busy_timeout must be positive, got {busy_timeout}")
         self._url, self.location, self._sqlite_path = _resolve_location(db_path)
-        from rlmemory.ops.crypto import Cipher, resolve_key
+        from rlmemory.store.crypto import Cipher, resolve_key
 
         raw_key = resolve_key(encryption_key, key_file=key_file)
         self._cipher = None if raw_key is None else Cipher(raw_key, location=self.location)
