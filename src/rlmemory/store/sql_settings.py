@@ -21,6 +21,14 @@ from rlmemory.store._settings import check_setting_name, decode_setting, encode_
 _SETTINGS = schema.rlmemory_settings.c
 
 
+def _one_setting() -> tuple[Any, ...]:
+    """The WHERE clause naming one setting by its ``namespace`` and ``key`` parameters."""
+    return (
+        _SETTINGS.namespace == sa.bindparam("namespace"),
+        _SETTINGS.key == sa.bindparam("key"),
+    )
+
+
 class SqlSettings:
     """Settings methods of MemoryDatabase (see :class:`rlmemory.store.base.MemoryStore`)."""
 
@@ -38,10 +46,7 @@ class SqlSettings:
             self._execute(
                 cursor,
                 "delete_setting",
-                lambda: sa.delete(schema.rlmemory_settings).where(
-                    _SETTINGS.namespace == sa.bindparam("namespace"),
-                    _SETTINGS.key == sa.bindparam("key"),
-                ),
+                lambda: sa.delete(schema.rlmemory_settings).where(*_one_setting()),
                 namespace=namespace,
                 key=key,
             )
@@ -69,10 +74,7 @@ class SqlSettings:
             lambda cursor: self._execute(
                 cursor,
                 "get_setting",
-                lambda: sa.select(_SETTINGS.value).where(
-                    _SETTINGS.namespace == sa.bindparam("namespace"),
-                    _SETTINGS.key == sa.bindparam("key"),
-                ),
+                lambda: sa.select(_SETTINGS.value).where(*_one_setting()),
                 namespace=namespace,
                 key=key,
             ).fetchall(),
@@ -106,10 +108,7 @@ class SqlSettings:
             deleted = self._execute(
                 cursor,
                 "delete_setting",
-                lambda: sa.delete(schema.rlmemory_settings).where(
-                    _SETTINGS.namespace == sa.bindparam("namespace"),
-                    _SETTINGS.key == sa.bindparam("key"),
-                ),
+                lambda: sa.delete(schema.rlmemory_settings).where(*_one_setting()),
                 namespace=namespace,
                 key=key,
             )
