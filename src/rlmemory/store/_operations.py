@@ -6,25 +6,7 @@ from typing import Any
 
 from rlmemory.errors import UnknownRewardError
 from rlmemory.store._validation import check_finite, check_integer
-from rlmemory.store.base import HISTORY_TABLES, Row
-
-#: The SQL store's table names, in load order; the file store produces the same rows.
-BACKUP_TABLES = (
-    "q_agents",
-    "q_values",
-    "policy_params",
-    "learner_arrays",
-    "learner_steps",
-    "agent_decisions",
-    "agent_rewards",
-    "agent_interactions",
-    "agent_versions",
-    "q_tables_unmigrated",
-    # Namespaced settings (service loops, API key hashes): no agent's, loaded last.
-    "rlmemory_settings",
-)
-#: The backup table of the settings (MemoryStore.save_setting), named as in SQL.
-SETTINGS_TABLE = "rlmemory_settings"
+from rlmemory.store.rows import BACKUP_TABLES, HISTORY_TABLES, SETTINGS_TABLE, Row
 
 
 def check_prune_arguments(table: object, older_than: Any, keep_newest: object) -> float | None:
