@@ -119,3 +119,20 @@ def test_failed_export_leaves_the_previous_file_untouched(store, tmp_path, monke
         export_agent(store, "router", "rewards", "jsonl", out)
     assert out.read_text() == "previous export\n"
     assert [p.name for p in folder.iterdir()] == ["rewards.jsonl"]
+
+
+def test_decisions_export_carries_the_version_each_decision_was_made_under(store, tmp_path):
+    # The row shape (rlmemory.store.rows.DecisionRow) is the one list of columns: a column
+    # the store returns is exported, on every format.
+    pyarrow_parquet = pytest.importorskip("pyarrow.parquet")
+    store.save_agent_decision("router", "code", "coder", {"coder": 1.0}, None)
+    store.save_version("router", b"snapshot", "first")
+    store.save_agent_decision("router", "chat", "search", {"search": 1.0}, None)
+    assert [row["version"] for row in iter_rows(store, "router", "decisions")] == [None, 1]
+    out = tmp_path / "decisions.parquet"
+    export_agent(store, "router", "decisions", "parquet", out)
+    assert pyarrow_parquet.read_table(out).column("version").to_pylist() == [None, 1]
+    out = tmp_path / "decisions.csv"
+    export_agent(store, "router", "decisions", "csv", out)
+    with out.open(newline="") as handle:
+        assert [row["version"] for row in csv.DictReader(handle)] == ["", "1"]

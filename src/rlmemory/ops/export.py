@@ -33,32 +33,11 @@ from rlmemory.errors import FileAccessError
 from rlmemory.ops.progress import ProgressCallback, counted
 from rlmemory.store._validation import check_agent_name
 from rlmemory.store.base import MemoryStore, Row
+from rlmemory.store.rows import HISTORY_COLUMNS
 
-#: The columns of each exportable table, in file order.
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "rewards": ("id", "agent_name", "reward", "reward_components", "decision_id", "timestamp"),
-    "interactions": (
-        "id",
-        "agent_name",
-        "request",
-        "response",
-        "feedback",
-        "decision_id",
-        "feedback_learned",
-        "timestamp",
-    ),
-    "decisions": (
-        "id",
-        "agent_name",
-        "state",
-        "selected_action",
-        "q_values",
-        "reward",
-        "propensity",
-        "features",
-        "timestamp",
-    ),
-}
+#: The columns of each exportable table, in file order: the store's row shapes
+#: (:mod:`rlmemory.store.rows`), so a column added there is exported too.
+COLUMNS: dict[str, tuple[str, ...]] = dict(HISTORY_COLUMNS)
 TABLES = tuple(COLUMNS)
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -218,7 +197,7 @@ def _write_parquet(path: Path, table: str, rows: Iterator[Row]) -> int:
 def _arrow_column(pyarrow: Any, column: str, values: list[Any]) -> Any:
     if column == "features":
         return pyarrow.array(values, type=pyarrow.list_(pyarrow.float64()))
-    if column in {"id", "decision_id"}:
+    if column in {"id", "decision_id", "version"}:
         return pyarrow.array(values, type=pyarrow.int64())
     if column in {"timestamp", "propensity"} or (column == "reward" and _all_numbers(values)):
         return pyarrow.array(

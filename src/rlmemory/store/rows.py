@@ -6,7 +6,7 @@ contract (:mod:`rlmemory.store.base`), the argument checks and every backend can
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 #: A Q-table: state -> action -> value.
 QTable = dict[str, dict[str, float]]
@@ -35,3 +35,102 @@ BACKUP_TABLES = (
 
 #: The backup table of the settings (MemoryStore.save_setting), named as in SQL.
 SETTINGS_TABLE = "rlmemory_settings"
+
+
+class RewardRow(TypedDict):
+    """A row of :meth:`~rlmemory.store.base.MemoryStore.get_agent_rewards`."""
+
+    id: int
+    agent_name: str
+    reward: float
+    reward_components: dict[str, Any]
+    decision_id: int | None
+    timestamp: float
+
+
+class InteractionRow(TypedDict):
+    """A row of :meth:`~rlmemory.store.base.MemoryStore.get_agent_interactions`."""
+
+    id: int
+    agent_name: str
+    request: str
+    response: str
+    feedback: str | None
+    decision_id: int | None
+    feedback_learned: bool
+    timestamp: float
+
+
+class DecisionRow(TypedDict):
+    """A row of :meth:`~rlmemory.store.base.MemoryStore.get_agent_decisions`."""
+
+    id: int
+    agent_name: str
+    state: str
+    selected_action: str
+    q_values: dict[str, Any]
+    reward: Any
+    propensity: float | None
+    features: list[float] | None
+    timestamp: float
+    version: int | None
+
+
+class VersionInfo(TypedDict):
+    """A row of :meth:`~rlmemory.store.base.MemoryStore.list_versions`."""
+
+    version: int
+    note: str
+    created: float
+    size: int
+
+
+class AgentStats(TypedDict):
+    """What :meth:`~rlmemory.store.base.MemoryStore.agent_stats` returns."""
+
+    decisions: int
+    interactions: int
+    rewards: int
+    mean_reward: float | None
+    last_update: float | None
+
+
+class QStateStats(TypedDict):
+    """A row of :meth:`~rlmemory.store.base.MemoryStore.q_state_stats`."""
+
+    state: str
+    actions: int
+    last_updated: float
+    visits: int
+
+
+class PruneSummary(TypedDict):
+    """What :meth:`~rlmemory.store.base.MemoryStore.prune_history` returns."""
+
+    rows: int
+    first_id: int | None
+    last_id: int | None
+    oldest: float | None
+    newest: float | None
+
+
+def columns_of(shape: type) -> tuple[str, ...]:
+    """The keys of a row ``TypedDict``, in declaration order.
+
+    >>> columns_of(RewardRow)
+    ('id', 'agent_name', 'reward', 'reward_components', 'decision_id', 'timestamp')
+    """
+    return tuple(shape.__annotations__)
+
+
+#: The columns of each history table's rows, in order (export writes them so).
+REWARD_COLUMNS = columns_of(RewardRow)
+INTERACTION_COLUMNS = columns_of(InteractionRow)
+DECISION_COLUMNS = columns_of(DecisionRow)
+
+#: History table short name -> its row columns.
+HISTORY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "rewards": REWARD_COLUMNS,
+    "interactions": INTERACTION_COLUMNS,
+    "decisions": DECISION_COLUMNS,
+}
