@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore
 
 __all__ = ["SCHEMA_VERSION", "MemoryStore", "open_store"]
 
 
-def open_store(location: str | Path, **options: object) -> MemoryStore:
+def open_store(location: str | os.PathLike[str], **options: Any) -> MemoryStore:
     """Open the store named by ``location``.
 
     * ``postgresql+psycopg://user:pw@host:port/db`` or ``postgresql://…`` -> PostgreSQL
@@ -29,11 +31,11 @@ def open_store(location: str | Path, **options: object) -> MemoryStore:
     if text.startswith("files://"):
         from rlmemory.store.files import FileBackedMemoryDatabase
 
-        return FileBackedMemoryDatabase(text.removeprefix("files://"), **options)  # type: ignore[arg-type]
+        return FileBackedMemoryDatabase(text.removeprefix("files://"), **options)
     if "://" not in text and Path(text).is_dir():
         from rlmemory.store.files import FileBackedMemoryDatabase
 
-        return FileBackedMemoryDatabase(text, **options)  # type: ignore[arg-type]
+        return FileBackedMemoryDatabase(text, **options)
     from rlmemory.store.sql import MemoryDatabase
 
-    return MemoryDatabase(text, **options)  # type: ignore[arg-type]
+    return MemoryDatabase(text, **options)

@@ -59,7 +59,7 @@ def _refuse(name: str) -> None:
     raise ValueError(name)
 
 
-def _kind(column: sa.Column) -> str:
+def _kind(column: sa.Column[Any]) -> str:
     column_type = column.type
     if isinstance(column_type, sa.Integer):
         return "integer"

@@ -53,9 +53,9 @@ def check_text_keys(keys: object) -> list[str]:
 
 def check_vectors(vectors: object) -> list[tuple[str, np.ndarray]]:
     """(key, float64 1-D finite vector) pairs of a mapping, sorted by key; all checked first."""
-    check_mapping(vectors, "vectors", " of SHA-256 key to vector")
+    mapping = check_mapping(vectors, "vectors", " of SHA-256 key to vector")
     checked = []
-    for key, vector in vectors.items():  # type: ignore[union-attr]
+    for key, vector in mapping.items():
         key = check_text_key(key)
         try:
             array = np.asarray(vector, dtype=np.float64)

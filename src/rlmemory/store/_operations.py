@@ -22,11 +22,10 @@ def check_prune_arguments(table: object, older_than: Any, keep_newest: object) -
         raise TypeError(f"table must be a str, not {type(table).__name__}")
     if table not in HISTORY_TABLES:
         raise ValueError(f"table must be one of {', '.join(HISTORY_TABLES)}; got {table!r}")
-    if older_than is not None:
-        older_than = check_finite(older_than, "older_than")
+    bound = None if older_than is None else check_finite(older_than, "older_than")
     if keep_newest is not None:
         check_integer(keep_newest, "keep_newest", minimum=0)
-    return older_than
+    return bound
 
 
 def nothing_pruned() -> Row:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rlmemory.store.crypto import Cipher, missing_key_error, reveal_bytes, reveal_text
+
 
 class SealedValues:
     """Seal and open the texts and version payloads of a store (see the module doc)."""
 
     location: str
-    _cipher: Any
+    _cipher: Cipher | None
     _store_key_id: str | None
     _encrypt_payloads: bool
 
@@ -25,7 +27,7 @@ class SealedValues:
         cipher = self._cipher
         return None if cipher is None else cipher.key_id
 
-    def _adopt_cipher(self, cipher: Any) -> None:
+    def _adopt_cipher(self, cipher: Cipher) -> None:
         """Seal with ``cipher`` from now on (after re-encrypting the store with it)."""
         self._cipher = cipher
         self._store_key_id = cipher.key_id
@@ -35,16 +37,12 @@ class SealedValues:
         if cipher is not None:
             return cipher.encrypt_text(text)
         if self._store_key_id is not None:
-            from rlmemory.store.crypto import missing_key_error
-
             # Writing in clear into an encrypted store would leak the text: refuse.
             raise missing_key_error(self.location, self._store_key_id)
         return text
 
     def _open_text(self, value: Any) -> Any:
         """Decrypt an encrypted text; anything else (plain text, None) comes back as is."""
-        from rlmemory.store.crypto import reveal_text
-
         if not isinstance(value, str):
             return value
         return reveal_text(value, self._cipher, self.location)
@@ -56,8 +54,6 @@ class SealedValues:
         return cipher.encrypt_bytes(payload)
 
     def _open_payload(self, payload: bytes) -> bytes:
-        from rlmemory.store.crypto import reveal_bytes
-
         return reveal_bytes(payload, self._cipher, self.location)
 
 

@@ -237,7 +237,7 @@ def encrypted_key_id(value: str | bytes) -> str | None:
     """
     if is_encrypted_text(value):
         return str(value)[len(TEXT_PREFIX) : len(TEXT_PREFIX) + KEY_ID_CHARS]
-    if is_encrypted_bytes(value):
+    if not isinstance(value, str) and is_encrypted_bytes(value):
         start = len(BYTES_MAGIC)
         return bytes(value[start : start + KEY_ID_CHARS]).decode("ascii", "replace")
     return None
@@ -334,7 +334,7 @@ class Cipher:
         if len(blob) < NONCE_BYTES + 16:
             raise self._damaged(kid)
         try:
-            return aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated)
+            return bytes(aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated))
         except InvalidTag:
             raise self._damaged(kid) from None
 
