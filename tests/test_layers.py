@@ -1,4 +1,6 @@
-"""Learners and features never import each other: they meet in :mod:`rlmemory.types`.
+"""The house reads top-down: no module imports from a layer above its own.
+
+Learners and features never import each other: they meet in :mod:`rlmemory.types`.
 
 Read from the source (every ``import``, including those inside functions), so that a
 lazy import cannot hide a dependency the layering forbids.
@@ -46,3 +48,73 @@ def test_learners_and_features_do_not_import_each_other(package: str, forbidden:
 
 def test_the_shared_value_types_import_nothing_from_rlmemory() -> None:
     assert {m for m in imported_modules(PACKAGE / "types.py") if m.startswith("rlmemory")} == set()
+
+
+#: The house, bottom up: a module may import from its own layer and the layers below,
+#: never from a layer above (learners and features, in one layer, are kept apart above).
+LAYERS: list[set[str]] = [
+    {"errors", "types"},
+    {"store"},
+    {"learners", "features", "rewards", "subagents"},
+    {"ops", "offpolicy"},
+    {"coordinator", "learned"},
+    {"demo", "service", "integrations", "testing"},
+    {"cli", "__main__"},
+]
+
+
+def _top(path: Path) -> str:
+    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+def _layer_of(top: str) -> int:
+    for index, layer in enumerate(LAYERS):
+        if top in layer:
+            return index
+    raise AssertionError(f"rlmemory.{top} is in no layer of tests/test_layers.py: place it")
+
+
+def test_every_module_imports_only_from_its_layer_or_below() -> None:
+    upward = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        top = _top(path)
+        if top == "__init__":
+            continue
+        own = _layer_of(top)
+        for module in imported_modules(path):
+            parts = module.split(".")
+            if parts[0] != "rlmemory" or len(parts) < 2 or parts[1] == top:
+                continue
+            if _layer_of(parts[1]) > own:
+                upward.setdefault(str(path.relative_to(PACKAGE)), []).append(module)
+    assert upward == {}
+
+
+def test_the_contract_and_its_checks_never_import_a_backend() -> None:
+    store = PACKAGE / "store"
+    backends = ("rlmemory.store.sql", "rlmemory.store.files")
+    offenders = {}
+    for path in sorted(store.glob("*.py")):
+        if path.name == "__init__.py" or path.stem.startswith(("sql", "files")):
+            continue  # open_store picks a backend; old-path aliases name theirs
+        bad = [m for m in imported_modules(path) if m.startswith(backends)]
+        if bad:
+            offenders[path.name] = bad
+    assert offenders == {}
+
+
+def test_the_two_backends_never_import_each_other() -> None:
+    store = PACKAGE / "store"
+    for mine, theirs in (("sql", "files"), ("files", "sql")):
+        paths = list((store / mine).rglob("*.py")) if (store / mine).is_dir() else []
+        paths += list(store.glob(f"{mine}*.py"))
+        for path in paths:
+            assert not [
+                m for m in imported_modules(path) if m.startswith(f"rlmemory.store.{theirs}")
+            ], path
+
+
+def test_the_lowest_store_module_imports_nothing_from_the_store() -> None:
+    assert {
+        m for m in imported_modules(PACKAGE / "store" / "rows.py") if m.startswith("rlmemory")
+    } == set()
