@@ -1,7 +1,7 @@
 """What the file store's safety checks cost: the link guard per call, type checks per read.
 
-The file store refuses symbolic links and special files in its tree (``_fileguard``)
-and checks the type of every value it reads (``_filecheck``, ``NaN`` refused at parse
+The file store refuses symbolic links and special files in its tree (``files.guard``)
+and checks the type of every value it reads (``files.check``, ``NaN`` refused at parse
 time). This script times the same calls with the checks on and with them switched off
 (by replacing them with no-ops in this process only), interleaved so that machine load
 hits both alike, and prints the medians and the machine.
@@ -21,9 +21,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from rlmemory.store import _fileencode, _filerows, _filetotals, files
-from rlmemory.store._fileguard import TreeGuard
 from rlmemory.store.files import FileBackedMemoryDatabase
+from rlmemory.store.files import database as files
+from rlmemory.store.files import encode as file_encode
+from rlmemory.store.files import rows as file_rows
+from rlmemory.store.files import totals as file_totals
+from rlmemory.store.files.guard import TreeGuard
 
 
 @contextlib.contextmanager
@@ -31,25 +34,25 @@ def checks_off() -> Iterator[None]:
     """Switch the guard and the type checks off in this process (for comparison only)."""
     saved = (
         TreeGuard.folder,
-        _filerows.record_check,
-        _filetotals.check_record,
+        file_rows.record_check,
+        file_totals.check_record,
         files.check_q_table_document,
-        _fileencode.check_q_values,
+        file_encode.check_q_values,
     )
     TreeGuard.folder = lambda self, path: path.is_dir()  # type: ignore[method-assign]
-    _filerows.record_check = lambda path: lambda *args: None  # type: ignore[assignment]
-    _filetotals.check_record = lambda *args: None  # type: ignore[assignment]
+    file_rows.record_check = lambda path: lambda *args: None  # type: ignore[assignment]
+    file_totals.check_record = lambda *args: None  # type: ignore[assignment]
     files.check_q_table_document = lambda table, path: table  # type: ignore[assignment]
-    _fileencode.check_q_values = lambda *args: None  # type: ignore[assignment]
+    file_encode.check_q_values = lambda *args: None  # type: ignore[assignment]
     try:
         yield
     finally:
         (
             TreeGuard.folder,
-            _filerows.record_check,
-            _filetotals.check_record,
+            file_rows.record_check,
+            file_totals.check_record,
             files.check_q_table_document,
-            _fileencode.check_q_values,
+            file_encode.check_q_values,
         ) = saved
 
 
@@ -101,7 +104,7 @@ def main() -> None:
             (f"get_q_table, {args.rows:,} states", lambda i: store.get_q_table("big"), few),
             (
                 f"iter_agent_decisions-like full read, {args.rows:,} rewards",
-                lambda i: _filerows.all_rows(history),
+                lambda i: file_rows.all_rows(history),
                 few,
             ),
         ]

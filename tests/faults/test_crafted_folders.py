@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store._fileio import safe_dirname
-from rlmemory.store._filejournal import pending as journal_pending
+from rlmemory.store.files.io import safe_dirname
+from rlmemory.store.files.journal import pending as journal_pending
 from rlmemory.store.files import FileBackedMemoryDatabase
 
 AGENT = "router"

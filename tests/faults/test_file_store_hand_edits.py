@@ -25,7 +25,7 @@ import pytest
 
 from rlmemory.errors import CorruptStoreError, NotAStoreError
 from rlmemory.store import open_store
-from rlmemory.store._fileio import safe_dirname
+from rlmemory.store.files.io import safe_dirname
 from rlmemory.store.files import FileBackedMemoryDatabase
 
 AGENT = "router"

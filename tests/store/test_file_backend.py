@@ -25,13 +25,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import rlmemory
 from rlmemory.errors import CorruptStoreError, SchemaVersionError, StoreBusyError, StoreError
-from rlmemory.store import _fileio
-from rlmemory.store import files as files_module
-from rlmemory.store._fileio import SAFE_NAME, safe_dirname
-from rlmemory.store._filejournal import pending as journal_pending
 from rlmemory.store.base import SCHEMA_VERSION
 from rlmemory.store.files import FileBackedMemoryDatabase
+from rlmemory.store.files import database as file_tables
+from rlmemory.store.files import io as file_io
+from rlmemory.store.files.io import SAFE_NAME, safe_dirname
+from rlmemory.store.files.journal import pending as journal_pending
 
 HOSTILE_NAMES = [
     "../x",
@@ -335,7 +336,7 @@ def test_counts_follow_appends_rollbacks_and_rewrites_by_anyone(store: Any, base
 def test_updates_log_is_folded_into_q_table_json_once_large(
     store: Any, base_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(files_module, "COMPACT_MIN_BYTES", 2_000)
+    monkeypatch.setattr(file_tables, "COMPACT_MIN_BYTES", 2_000)
     expected = {}
     for i in range(200):
         store.save_q_values("router", {f"s{i % 50}": {"a": float(i)}})
@@ -461,7 +462,7 @@ _MID_TRANSACTION_CHILD = textwrap.dedent(
 
 
 def child_env() -> dict[str, str]:
-    source = str(Path(files_module.__file__).parents[2])
+    source = str(Path(rlmemory.__file__).parents[1])
     return {**os.environ, "PYTHONPATH": source + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
@@ -624,11 +625,11 @@ def test_reading_backwards_in_blocks_gives_the_forward_records_reversed(
     torn_tail: bytes,
     block_size: int,
 ) -> None:
-    monkeypatch.setattr(_fileio, "_BLOCK_SIZE", block_size)
+    monkeypatch.setattr(file_io, "_BLOCK_SIZE", block_size)
     path = tmp_path / f"history-{block_size}.jsonl"
-    path.write_bytes(b"".join(_fileio.encode_line({"text": text}) for text in texts) + torn_tail)
-    forward = list(_fileio.iter_records_forward(path))
-    backward = list(_fileio.iter_records_backward(path))
+    path.write_bytes(b"".join(file_io.encode_line({"text": text}) for text in texts) + torn_tail)
+    forward = list(file_io.iter_records_forward(path))
+    backward = list(file_io.iter_records_backward(path))
     assert backward == forward[::-1]
     expected = [{"text": text} for text in texts]
     if torn_tail == b'{"text":"x"}':  # a complete object without its newline is kept

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store._fileio import encode_document, read_document
 from rlmemory.store._settings import check_setting_name, decode_setting, encode_setting
 from rlmemory.store.base import Row
+from rlmemory.store.files.io import encode_document, read_document
 
 SETTINGS_FILE = "settings.json"
 

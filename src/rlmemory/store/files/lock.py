@@ -24,7 +24,7 @@ from pathlib import Path
 import filelock
 
 from rlmemory.errors import StoreBusyError, StoreError
-from rlmemory.store._fileguard import check_not_link
+from rlmemory.store.files.guard import check_not_link
 
 try:
     import fcntl

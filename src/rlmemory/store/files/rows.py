@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store._filecheck import record_check
-from rlmemory.store._fileio import iter_records_backward, iter_records_forward
 from rlmemory.store.base import Row
+from rlmemory.store.files.check import record_check
+from rlmemory.store.files.io import iter_records_backward, iter_records_forward
 
 
 def merge_patch(patches: dict[int, dict[str, Any]], record: dict[str, Any]) -> None:

@@ -47,55 +47,6 @@ from rlmemory.store._feature_cache import (
     check_text_keys,
     check_vectors,
 )
-from rlmemory.store._filecheck import check_q_table_document
-from rlmemory.store._fileencode import (
-    apply_change,
-    check_keys,
-    check_name,
-    decode_array,
-    encode_array,
-    encode_change,
-    json_fragment,
-    json_object,
-    now,
-    optional_id,
-    text_fragment,
-    utf8,
-)
-from rlmemory.store._filefolded import FoldedTables
-from rlmemory.store._fileguard import TreeGuard, check_entry, check_not_link
-from rlmemory.store._fileio import (
-    SAFE_NAME,
-    append_bytes,
-    atomic_write,
-    encode_document,
-    encode_line,
-    fsync_dir,
-    iter_records_backward,
-    iter_records_forward,
-    open_nofollow,
-    read_document,
-    repair_torn_tail,
-    safe_dirname,
-)
-from rlmemory.store._filejournal import (
-    JOURNAL_FOLDER,
-    UndoJournal,
-    remove_backups,
-    roll_back,
-)
-from rlmemory.store._filejournal import pending as journal_pending
-from rlmemory.store._filelock import FolderLock
-from rlmemory.store._filerows import (
-    all_rows,
-    field,
-    newest_rows,
-    public_decision,
-    public_interaction,
-    public_reward,
-)
-from rlmemory.store._filesettings import FileSettings
-from rlmemory.store._filetotals import HistoryTotals, PatchedRewards
 from rlmemory.store._steps import LearnerStep, check_step_id, check_steps, decode_values
 from rlmemory.store._validation import (
     check_decision_labels,
@@ -113,7 +64,56 @@ from rlmemory.store._validation import (
     to_json,
 )
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, QTable, Row
-from rlmemory.store.files_ops import VERSIONS_FILE, FileOperations
+from rlmemory.store.files.check import check_q_table_document
+from rlmemory.store.files.encode import (
+    apply_change,
+    check_keys,
+    check_name,
+    decode_array,
+    encode_array,
+    encode_change,
+    json_fragment,
+    json_object,
+    now,
+    optional_id,
+    text_fragment,
+    utf8,
+)
+from rlmemory.store.files.folded import FoldedTables
+from rlmemory.store.files.guard import TreeGuard, check_entry, check_not_link
+from rlmemory.store.files.io import (
+    SAFE_NAME,
+    append_bytes,
+    atomic_write,
+    encode_document,
+    encode_line,
+    fsync_dir,
+    iter_records_backward,
+    iter_records_forward,
+    open_nofollow,
+    read_document,
+    repair_torn_tail,
+    safe_dirname,
+)
+from rlmemory.store.files.journal import (
+    JOURNAL_FOLDER,
+    UndoJournal,
+    remove_backups,
+    roll_back,
+)
+from rlmemory.store.files.journal import pending as journal_pending
+from rlmemory.store.files.lock import FolderLock
+from rlmemory.store.files.maintenance import VERSIONS_FILE, FileOperations
+from rlmemory.store.files.rows import (
+    all_rows,
+    field,
+    newest_rows,
+    public_decision,
+    public_interaction,
+    public_reward,
+)
+from rlmemory.store.files.settings import FileSettings
+from rlmemory.store.files.totals import HistoryTotals, PatchedRewards
 
 FORMAT_NAME = "rlmemory-files"
 META_FILE = "meta.json"

@@ -109,7 +109,7 @@ def loads_strict(data: bytes | str) -> Any:
 
     >>> loads_strict('{"reward": NaN}')
     Traceback (most recent call last):
-    rlmemory.store._fileio.NonFiniteNumber: NaN
+    rlmemory.store.files.io.NonFiniteNumber: NaN
     """
     return json.loads(data, parse_constant=_refuse_constant)
 

@@ -17,7 +17,7 @@ order: undoing newest first restores the backup taken at the replace, then trunc
 to the size recorded before the first append.
 
 >>> import tempfile, pathlib
->>> from rlmemory.store._fileio import append_bytes
+>>> from rlmemory.store.files.io import append_bytes
 >>> base = pathlib.Path(tempfile.mkdtemp())
 >>> (base / "index").mkdir()
 >>> history = base / "index" / "rewards.jsonl"
@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store._fileguard import check_not_link, journal_path
-from rlmemory.store._fileio import (
+from rlmemory.store.files.guard import check_not_link, journal_path
+from rlmemory.store.files.io import (
     append_bytes,
     encode_line,
     fsync_all,
@@ -165,7 +165,7 @@ def _undo_step(base_dir: Path, entry: dict[str, Any], journal: Path) -> tuple[st
     """Check one journal line completely; return what to undo, where, and with what.
 
     The journal of a copied or crafted folder is untrusted: every path must be a file of
-    the store (see :func:`~rlmemory.store._fileguard.journal_path`), a backup a plain
+    the store (see :func:`~rlmemory.store.files.guard.journal_path`), a backup a plain
     ``<n>.bak`` of the journal folder, sizes and times integers.
     """
     if "append" in entry:

@@ -4,11 +4,11 @@ The files are meant to be read and edited by people (``docs/store-files.md``), s
 value the store would never write can appear in them: a reward that is text or
 ``true``, an id that is a float, a Q-value that is a string, ``1e999`` (infinity).
 Returned as is, such a value breaks a learner far from its cause. Every line read
-through :mod:`rlmemory.store._filerows` (rows and patches alike) and every change of a
+through :mod:`rlmemory.store.files.rows` (rows and patches alike) and every change of a
 keyed table goes through these checks instead, and a wrong type is a
 :class:`~rlmemory.errors.CorruptStoreError` naming the file, the line and the field.
 Keys the store does not know are left alone; ``NaN`` and ``Infinity`` literals are
-refused earlier, when the line is parsed (:func:`rlmemory.store._fileio.loads_strict`).
+refused earlier, when the line is parsed (:func:`rlmemory.store.files.io.loads_strict`).
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "rewards.jsonl"
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store._fileio import line_number
+from rlmemory.store.files.io import line_number
 
 
 def _finite(value: Any) -> bool:

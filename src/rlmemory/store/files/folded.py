@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlmemory.store._filecheck import check_q_table_document
-from rlmemory.store._fileencode import apply_change
-from rlmemory.store._fileio import _decode, read_document
+from rlmemory.store.files.check import check_q_table_document
+from rlmemory.store.files.encode import apply_change
+from rlmemory.store.files.io import _decode, read_document
 
 FileIdentity = tuple[int, int, int, int]  # device, inode, size, mtime in ns
 

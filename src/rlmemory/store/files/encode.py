@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store._filecheck import check_q_values
 from rlmemory.store._validation import (
     check_agent_name,
     check_array,
@@ -32,6 +31,7 @@ from rlmemory.store._validation import (
     check_text,
     to_json,
 )
+from rlmemory.store.files.check import check_q_values
 
 _ARRAY_DTYPES = ("float64", "int64")
 

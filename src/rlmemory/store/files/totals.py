@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from rlmemory.store._filecheck import check_record
-from rlmemory.store._fileio import (
+from rlmemory.store.files.check import check_record
+from rlmemory.store.files.io import (
     NonFiniteNumber,
     line_number,
     loads_strict,
