@@ -29,7 +29,7 @@ import rlmemory
 from rlmemory.errors import CorruptStoreError, SchemaVersionError, StoreBusyError, StoreError
 from rlmemory.store.base import SCHEMA_VERSION
 from rlmemory.store.files import FileBackedMemoryDatabase
-from rlmemory.store.files import database as file_tables
+from rlmemory.store.files import tables as file_tables
 from rlmemory.store.files import io as file_io
 from rlmemory.store.files.io import SAFE_NAME, safe_dirname
 from rlmemory.store.files.journal import pending as journal_pending

@@ -33,6 +33,14 @@ import numpy as np
 
 from rlmemory.errors import CorruptStoreError
 from rlmemory.store.files.io import line_number
+from rlmemory.store.files.layout import (
+    DECISIONS_FILE,
+    HISTORY_FILES,
+    INTERACTIONS_FILE,
+    REWARDS_FILE,
+    VERSIONS_DATA_FILE,
+    VERSIONS_FILE,
+)
 
 
 def _finite(value: Any) -> bool:
@@ -91,13 +99,13 @@ _EXPECTED: dict[Callable[[Any], bool], str] = {
 }
 
 _FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
-    "rewards.jsonl": {
+    REWARDS_FILE: {
         "reward": _finite,
         "reward_components": _mapping,
         "decision_id": _optional_id,
         "timestamp": _finite,
     },
-    "interactions.jsonl": {
+    INTERACTIONS_FILE: {
         "request": _text,
         "response": _text,
         "feedback": _optional_text,
@@ -105,7 +113,7 @@ _FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
         "decision_id": _optional_id,
         "timestamp": _finite,
     },
-    "decisions.jsonl": {
+    DECISIONS_FILE: {
         "state": _text,
         "selected_action": _text,
         "q_values": _mapping,
@@ -115,10 +123,9 @@ _FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
         "version": _optional_id,
         "timestamp": _finite,
     },
-    "versions.jsonl": {"version": _positive_int, "note": _text, "created": _finite, "size": _count},
-    "versions.data.jsonl": {"version": _positive_int, "payload": _text},
+    VERSIONS_FILE: {"version": _positive_int, "note": _text, "created": _finite, "size": _count},
+    VERSIONS_DATA_FILE: {"version": _positive_int, "payload": _text},
 }
-_HISTORIES = ("rewards.jsonl", "interactions.jsonl", "decisions.jsonl")
 
 
 def _wrong(path: Path, offset: int, key: str, value: Any, expected: str) -> CorruptStoreError:
@@ -145,7 +152,7 @@ def record_check(path: Path) -> RecordCheck:
     fields = _FIELDS.get(path.name)
     if fields is None:
         return _no_check
-    history = path.name in _HISTORIES
+    history = path.name in HISTORY_FILES
     tests = {**fields, "id": _positive_int, "patch": _positive_int} if history else fields
 
     def check(offset: int, record: dict[str, Any]) -> None:

@@ -1,73 +1,46 @@
-r"""What the file store writes, checked and encoded: texts, JSON fragments, rows, arrays.
+r"""What the file store writes, encoded: JSON fragments, rows, arrays; and change lines applied.
 
-Every value is validated (the checks of :mod:`rlmemory.store._validation` that every
-backend shares) and encoded to UTF-8 JSON before the store takes its lock, so bad
-input never leaves half a write behind.
+The values come checked by :class:`~rlmemory.store.base.MemoryStore` (JSON payloads as
+compact JSON text already), so encoding them cannot fail; it happens before the store
+takes its lock. Reading goes the other way: :func:`decode_array` and
+:func:`apply_change` refuse what a person may have edited into a file.
 
->>> json_object(reward=json_fragment(0.5, "reward"), note=text_fragment('say "hi"', "note"))
+>>> json_object(reward=json_value(0.5), note=text_fragment('say "hi"'))
 b'{"reward":0.5,"note":"say \\"hi\\""}'
->>> text_fragment("a\x00b", "request")
-Traceback (most recent call last):
-ValueError: request contains a NUL character, which cannot be stored
+>>> array_document(np.arange(3, dtype=np.int64))
+{'dtype': 'int64', 'shape': [3], 'data': [0, 1, 2]}
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store._validation import (
-    check_agent_name,
-    check_array,
-    check_id,
-    check_names,
-    check_storable,
-    check_text,
-    to_json,
-)
+from rlmemory.store._steps import LearnerStep, decode_values
 from rlmemory.store.files.check import check_q_values
+from rlmemory.store.files.io import encode_line
 
 _ARRAY_DTYPES = ("float64", "int64")
 
 
-def check_name(agent_name: Any) -> None:
-    check_agent_name(agent_name)
+def json_value(value: float | int | None) -> bytes:
+    """A number (finite, checked) or null as a JSON fragment."""
+    return json.dumps(value, allow_nan=False).encode()
 
 
-def utf8(text: str, field: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{field} contains a lone surrogate, which cannot be stored") from None
-
-
-def encode_change(change: dict[str, Any], field: str) -> bytes:
-    return utf8(to_json(change, field) + "\n", field)
-
-
-def json_fragment(value: Any, field: str) -> bytes:
-    return utf8(to_json(value, field), field)
-
-
-def text_fragment(value: Any, field: str, *, optional: bool = False) -> bytes:
-    text = check_text(value, field, optional=optional)
-    if text is None:
-        return b"null"
-    check_storable(text, field)
-    return json.dumps(text, ensure_ascii=False).encode("utf-8")
-
-
-def optional_id(value: Any, field: str) -> bytes:
-    return b"null" if value is None else b"%d" % check_id(value, field)
+def text_fragment(text: str | None) -> bytes:
+    """A checked text (or None) as a JSON string fragment, UTF-8 as it is."""
+    return b"null" if text is None else json.dumps(text, ensure_ascii=False).encode("utf-8")
 
 
 def now() -> bytes:
+    """The current time as a JSON number."""
     return repr(time.time()).encode()
 
 
@@ -80,13 +53,29 @@ def json_object(**fragments: bytes) -> bytes:
     )
 
 
-def check_keys(keys: Sequence[str] | None) -> list[str] | None:
-    return None if keys is None else check_names(keys, "keys")
-
-
-def encode_array(key: Any, value: Any) -> dict[str, Any]:
-    key, array = check_array(key, value)
+def array_document(array: np.ndarray) -> dict[str, Any]:
+    """How a (checked: float64 or int64, finite) array is kept in ``arrays.json``."""
     return {"dtype": str(array.dtype), "shape": list(array.shape), "data": array.ravel().tolist()}
+
+
+def step_line(step_id: int, key: str, data: bytes, stamp: float) -> bytes:
+    """The ``steps.jsonl`` line of one learner step (``data``: little-endian float64)."""
+    encoded = base64.b64encode(data).decode("ascii")
+    return encode_line({"id": step_id, "key": key, "data": encoded, "last_updated": stamp})
+
+
+def decode_step(record: dict[str, Any], path: Path) -> LearnerStep:
+    """One ``steps.jsonl`` line as a :class:`LearnerStep`; damage is a CorruptStoreError."""
+    step_id, key, data = record.get("id"), record.get("key"), record.get("data")
+    if isinstance(step_id, bool) or not isinstance(step_id, int) or not isinstance(key, str):
+        raise CorruptStoreError(f"{path} holds a damaged learner step", str(path))
+    try:
+        raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
+    except ValueError:
+        raw = None
+    if raw is None:
+        raise CorruptStoreError(f"{path} holds a damaged learner step {step_id}", str(path))
+    return LearnerStep(step_id, key, decode_values(raw, str(path)))
 
 
 def decode_array(key: str, encoded: Any, path: Path) -> np.ndarray:

@@ -35,7 +35,7 @@ from typing import Any
 
 from rlmemory.store.files.check import check_q_table_document
 from rlmemory.store.files.encode import apply_change
-from rlmemory.store.files.io import _decode, read_document
+from rlmemory.store.files.io import decode_line, read_document
 
 FileIdentity = tuple[int, int, int, int]  # device, inode, size, mtime in ns
 
@@ -112,7 +112,7 @@ class FoldedTables:
         complete = data.rfind(b"\n") + 1
         offset = entry.log_offset
         for line in data[:complete].split(b"\n")[:-1]:
-            change = _decode(line, updates, offset, False)
+            change = decode_line(line, updates, offset, False)
             if change is not None:
                 apply_change(entry.table, change, depth, updates, offset)
             offset += len(line) + 1

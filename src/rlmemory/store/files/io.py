@@ -40,7 +40,8 @@ from rlmemory.errors import CorruptStoreError
 
 _BLOCK_SIZE = 1 << 16
 #: Opened files are never followed through a link (the store's tree holds none; see
-#: ``_fileguard``): a link that appears anyway fails to open instead of leading outside.
+#: :mod:`rlmemory.store.files.guard`): a link that appears anyway fails to open instead
+#: of leading outside.
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _SLUG_LENGTH = 40
 _HASH_LENGTH = 20
@@ -267,6 +268,35 @@ def _last_newline_end(handle: Any, size: int) -> int:
     return 0
 
 
+def _complete_end(handle: Any, size: int) -> tuple[int, bool]:
+    """Where the complete lines of an open JSON Lines file end, and whether a final line
+    without newline is complete (a JSON object: then it ends at ``size``)."""
+    if size == 0:
+        return 0, False
+    handle.seek(size - 1)
+    if handle.read(1) == b"\n":
+        return size, False
+    start = _last_newline_end(handle, size)
+    handle.seek(start)
+    if _parses_as_object(handle.read(size - start)):
+        return size, True
+    return start, False
+
+
+def complete_end(path: Path) -> int | None:
+    """The size of ``path`` without a torn final line (None if missing); changes nothing.
+
+    What readers read of the file, and what :func:`repair_torn_tail` keeps: bytes below
+    this offset are never rewritten in place by the store (appends go after them, a
+    rollback truncates only what its transaction appended).
+    """
+    try:
+        with open(path, "rb", opener=open_nofollow) as handle:
+            return _complete_end(handle, os.fstat(handle.fileno()).st_size)[0]
+    except FileNotFoundError:
+        return None
+
+
 def repair_torn_tail(path: Path) -> int | None:
     """Make a JSON Lines file end with a newline; return its size (None if missing).
 
@@ -282,24 +312,37 @@ def repair_torn_tail(path: Path) -> int | None:
     if size == 0:
         return 0
     with open(path, "r+b", opener=open_nofollow) as handle:
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
+        end, unterminated = _complete_end(handle, size)
+        if end == size and not unterminated:
             return size
-        start = _last_newline_end(handle, size)
-        handle.seek(start)
-        if _parses_as_object(handle.read(size - start)):
+        if unterminated:
             handle.seek(size)
             handle.write(b"\n")
             size += 1
         else:
-            handle.truncate(start)
-            size = start
+            handle.truncate(end)
+            size = end
         handle.flush()
         os.fsync(handle.fileno())
     return size
 
 
-def _decode(line: bytes, path: Path, offset: int, final: bool) -> dict[str, Any] | None:
+def repair_fixed_width(path: Path, width: int) -> int:
+    """Cut a torn last record off a file of ``width``-byte records; return its size."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    whole = size - size % width
+    if whole != size:
+        with open(path, "r+b", opener=open_nofollow) as handle:
+            handle.truncate(whole)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return whole
+
+
+def decode_line(line: bytes, path: Path, offset: int, final: bool) -> dict[str, Any] | None:
     """Parse one line; ``None`` for blank lines and for a torn final line."""
     if not line.strip():
         return None
@@ -339,7 +382,7 @@ def iter_records_forward(
             if end is not None and offset >= end:
                 return
             final = not line.endswith(b"\n")
-            record = _decode(line, path, offset, final)
+            record = decode_line(line, path, offset, final)
             if record is not None:
                 yield offset, record
             offset += len(line)
@@ -370,7 +413,7 @@ def iter_records_backward(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             complete = lines[1:] if start > 0 else lines
             for line in reversed(complete):
                 line_start = line_end - len(line)
-                record = _decode(line, path, line_start, final)
+                record = decode_line(line, path, line_start, final)
                 final = False
                 if record is not None:
                     yield line_start, record

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store.base import Row
 from rlmemory.store.files.check import record_check
 from rlmemory.store.files.io import iter_records_backward, iter_records_forward
+from rlmemory.store.rows import Row
 
 
 def merge_patch(patches: dict[int, dict[str, Any]], record: dict[str, Any]) -> None:
@@ -69,11 +69,12 @@ def newest_rows(
     return rows
 
 
-def all_rows(path: Path, after_id: int = 0) -> list[dict[str, Any]]:
-    """Every row with id > ``after_id``, oldest first, with its patches applied."""
+def all_rows(path: Path, after_id: int = 0, end: int | None = None) -> list[dict[str, Any]]:
+    """Every row with id > ``after_id``, oldest first, with its patches applied (of the
+    lines before byte ``end``, when given)."""
     rows: dict[int, dict[str, Any]] = {}
     check = record_check(path)
-    for offset, record in iter_records_forward(path):
+    for offset, record in iter_records_forward(path, end):
         check(offset, record)
         if "patch" in record:
             row = rows.get(record["patch"])

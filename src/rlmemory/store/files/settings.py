@@ -1,81 +1,80 @@
-"""The settings part of the file store: every namespaced JSON document in ``settings.json``.
+"""The settings of the file store: every namespaced JSON document in ``settings.json``.
 
-:class:`FileSettings` is mixed into :class:`rlmemory.store.files.FileBackedMemoryDatabase`.
 Settings are few and small (a service's loops, its API key hashes), so they live in one
 document ``{namespace: {key: value}}`` at the top of the store folder, read under the
 folder lock and replaced atomically (journaled inside a transaction) on every change.
+The document keeps no time per setting: its modification time stands for all of them
+(the ``updated`` of their backup rows).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store._settings import check_setting_name, decode_setting, encode_setting
-from rlmemory.store.base import Row
+from rlmemory.store._settings import decode_setting, encode_setting
 from rlmemory.store.files.io import encode_document, read_document
+from rlmemory.store.files.layout import SETTINGS_FILE
+from rlmemory.store.files.tables import FileTables, modified, newest_of, set_modified
+from rlmemory.store.rows import Row
 
-SETTINGS_FILE = "settings.json"
+
+def read_settings(path: Path) -> dict[str, Any]:
+    """The settings document in ``path`` (``{}`` when missing), checked for its shape."""
+    document = read_document(path) or {}
+    for namespace, entries in document.items():
+        if not isinstance(entries, dict) or not all(
+            isinstance(value, dict) for value in entries.values()
+        ):
+            raise CorruptStoreError(
+                f"{path}: namespace {namespace!r} does not map keys to JSON objects",
+                str(path),
+            )
+    return document
 
 
-class FileSettings:
-    """Settings methods of FileBackedMemoryDatabase (see the MemoryStore contract)."""
+def settings_rows(document: Mapping[str, Any], updated: float) -> Iterator[Row]:
+    """The ``rlmemory_settings`` backup rows of a settings document, sorted."""
+    for namespace in sorted(document):
+        for key in sorted(document[namespace]):
+            yield {
+                "namespace": namespace,
+                "key": key,
+                "value": encode_setting(document[namespace][key]),
+                "updated": updated,
+            }
 
-    _base: Path
-    _locked: Callable[[], contextlib.AbstractContextManager[None]]
-    _replace: Callable[[Path, bytes], None]
-    _delete_file: Callable[[Path], None]
-    location: str
-    transaction: Callable[[], contextlib.AbstractContextManager[None]]
 
-    def _settings_document(self) -> dict[str, Any]:
-        path = self._base / SETTINGS_FILE
-        document = read_document(path) or {}
-        for namespace, entries in document.items():
-            if not isinstance(entries, dict) or not all(
-                isinstance(value, dict) for value in entries.values()
-            ):
-                raise CorruptStoreError(
-                    f"{path}: namespace {namespace!r} does not map keys to JSON objects",
-                    str(path),
-                )
-        return document
+class FileSettings(FileTables):
+    """The settings hooks of :class:`~rlmemory.store.base.MemoryStore` on ``settings.json``."""
 
     @contextlib.contextmanager
     def _settings_for_change(self) -> Iterator[dict[str, Any]]:
         with self.transaction():
-            document = self._settings_document()
+            document = read_settings(self._base / SETTINGS_FILE)
             yield document
             self._replace(self._base / SETTINGS_FILE, encode_document(document))
 
-    def save_setting(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
-        namespace = check_setting_name(namespace, "namespace")
-        key = check_setting_name(key, "key")
-        stored = decode_setting(encode_setting(value))
+    def _save_setting(self, namespace: str, key: str, value_json: str) -> None:
         with self._settings_for_change() as document:
-            document.setdefault(namespace, {})[key] = stored
+            document.setdefault(namespace, {})[key] = decode_setting(value_json)
 
-    def get_setting(self, namespace: str, key: str) -> dict[str, Any] | None:
-        namespace = check_setting_name(namespace, "namespace")
-        key = check_setting_name(key, "key")
+    def _get_setting(self, namespace: str, key: str) -> dict[str, Any] | None:
         with self._locked():
-            value = self._settings_document().get(namespace, {}).get(key)
+            value = read_settings(self._base / SETTINGS_FILE).get(namespace, {}).get(key)
         return None if value is None else dict(value)
 
-    def list_settings(self, namespace: str) -> dict[str, dict[str, Any]]:
-        namespace = check_setting_name(namespace, "namespace")
+    def _list_settings(self, namespace: str) -> dict[str, dict[str, Any]]:
         with self._locked():
-            entries = self._settings_document().get(namespace, {})
+            entries = read_settings(self._base / SETTINGS_FILE).get(namespace, {})
         return {key: dict(entries[key]) for key in sorted(entries)}
 
-    def delete_setting(self, namespace: str, key: str) -> bool:
-        namespace = check_setting_name(namespace, "namespace")
-        key = check_setting_name(key, "key")
+    def _delete_setting(self, namespace: str, key: str) -> bool:
         with self._locked():
-            if key not in self._settings_document().get(namespace, {}):
+            if key not in read_settings(self._base / SETTINGS_FILE).get(namespace, {}):
                 return False
         with self._settings_for_change() as document:
             entries = document.get(namespace, {})
@@ -85,31 +84,17 @@ class FileSettings:
         return existed
 
     # ------------------------------------------------------------ backup rows
-    def _settings_rows(self) -> Iterator[Row]:
-        """The ``rlmemory_settings`` rows of a backup (the caller holds the lock).
+    def _load_settings_rows(self, rows: Iterator[Mapping[str, Any]]) -> int:
+        """Add backup rows to the settings (inside a transaction); a key present is an error.
 
-        The document keeps no time per setting: ``updated`` is the file's modification
-        time, as the other tables of the file store date their rows.
+        The document keeps the newest ``updated`` of the rows (or its own, if newer).
         """
         path = self._base / SETTINGS_FILE
-        document = self._settings_document()
-        updated = path.stat().st_mtime if document else 0.0
-        for namespace in sorted(document):
-            for key in sorted(document[namespace]):
-                yield {
-                    "namespace": namespace,
-                    "key": key,
-                    "value": encode_setting(document[namespace][key]),
-                    "updated": updated,
-                }
-
-    def _load_settings_rows(self, rows: Iterable[Mapping[str, Any]]) -> int:
-        """Add backup rows to the settings (inside a transaction); a key present is an error."""
         count = 0
+        stamps = [modified(path) if read_settings(path) else None]
         with self._settings_for_change() as document:
             for row in rows:
-                namespace = check_setting_name(row["namespace"], "namespace")
-                key = check_setting_name(row["key"], "key")
+                namespace, key = row["namespace"], row["key"]
                 entries = document.setdefault(namespace, {})
                 if key in entries:
                     raise ValueError(
@@ -117,7 +102,11 @@ class FileSettings:
                         "it is already set"
                     )
                 entries[key] = decode_setting(row["value"])
+                stamps.append(row.get("updated"))
                 count += 1
+        newest = newest_of(stamps)
+        if newest is not None and count:
+            set_modified(path, newest)
         return count
 
     def _clear_settings(self) -> None:
