@@ -176,6 +176,7 @@ class FileBackedMemoryDatabase(FileHistories, MemoryStore):
         with self._locked():
             folder = self._agent_folder(agent_name)
             stored = self._stored_arrays(folder)
+            change: dict[str, Any]
             if keys is None:
                 doomed, change = list(stored), {"reset": True}
             else:

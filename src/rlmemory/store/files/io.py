@@ -34,7 +34,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from rlmemory.errors import CorruptStoreError
 
@@ -254,7 +254,7 @@ def _parses_as_object(data: bytes) -> bool:
         return False
 
 
-def _last_newline_end(handle: Any, size: int) -> int:
+def _last_newline_end(handle: BinaryIO, size: int) -> int:
     """Offset just past the last newline before ``size`` (0 if there is none)."""
     position = size
     while position > 0:
@@ -268,7 +268,7 @@ def _last_newline_end(handle: Any, size: int) -> int:
     return 0
 
 
-def _complete_end(handle: Any, size: int) -> tuple[int, bool]:
+def _complete_end(handle: BinaryIO, size: int) -> tuple[int, bool]:
     """Where the complete lines of an open JSON Lines file end, and whether a final line
     without newline is complete (a JSON object: then it ends at ``size``)."""
     if size == 0:

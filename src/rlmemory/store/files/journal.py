@@ -81,10 +81,12 @@ class UndoJournal:
         Journaling files the transaction may append to later costs nothing on rollback
         (truncating a file to its own size) and saves an fsync per file.
         """
-        entries = []
+        entries: list[dict[str, object]] = []
         for path in dict.fromkeys(paths):
             if path in self._sizes:
                 continue
+            size: int | None
+            mtime: int | None
             try:
                 status = path.stat()
                 size, mtime = status.st_size, status.st_mtime_ns

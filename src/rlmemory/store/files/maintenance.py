@@ -152,7 +152,7 @@ class FileMaintenance(FileBackup):
 
             def doomed(row: dict[str, Any]) -> bool:
                 too_old = older_than is not None and row.get("timestamp", 0.0) < older_than
-                return too_old or row["id"] < floor
+                return bool(too_old or row["id"] < floor)
 
             going = [row for row in rows if doomed(row)]
             if not going:

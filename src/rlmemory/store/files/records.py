@@ -189,7 +189,7 @@ class FileRecords(FileFolder):
             or not SAFE_NAME.match(entry["agent"])
         ):
             raise CorruptStoreError(f"{index} has a damaged line for id {row_id}", str(index))
-        folder = self._base / AGENTS_FOLDER / entry["agent"]
+        folder: Path = self._base / AGENTS_FOLDER / entry["agent"]
         self._guard.folder(folder)
         return folder
 
