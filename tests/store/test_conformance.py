@@ -1396,3 +1396,57 @@ def test_empty_agent_name_is_a_value_error_for_every_read(store: MemoryStore) ->
     with pytest.raises(ValueError, match="agent_name"):
         list(store.iter_agent_decisions(""))
     assert snapshot(store) == before
+
+
+# ---------------------------------------------------------- backup and restore
+def backup_rows(store: MemoryStore) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every backup table, read in one snapshot."""
+    with store.snapshot() as read_table:
+        return {table: list(read_table(table)) for table in store.backup_tables()}
+
+
+def test_writers_keep_going_while_a_snapshot_is_open(make_store: Any) -> None:
+    """Every read of a snapshot sees one moment, and the snapshot holds up no writer."""
+    reader, writer = make_store(), make_store()  # two store objects, as two processes
+    reader.save_agent_reward(AGENT, 1.0, {})
+    reader.save_q_values(AGENT, {"s": {"a": 1.0}})
+    written = threading.Event()
+
+    def write() -> None:
+        writer.save_agent_reward(AGENT, 2.0, {})
+        writer.save_q_values(AGENT, {"s": {"a": 2.0}})
+        written.set()
+
+    thread = threading.Thread(target=write, daemon=True)
+    with reader.snapshot() as read_table:
+        first = [row["reward"] for row in read_table("agent_rewards")]
+        thread.start()
+        kept_going = written.wait(timeout=30)
+        rewards = [row["reward"] for row in read_table("agent_rewards")]
+        values = [row["value"] for row in read_table("q_values")]
+    thread.join()
+    assert kept_going, "a writer waited for the snapshot to end"
+    assert (first, rewards, values) == ([1.0], [1.0], [1.0])
+    assert [row["reward"] for row in reader.get_agent_rewards(AGENT)] == [2.0, 1.0]
+
+
+def test_restoring_a_snapshot_keeps_the_times_of_what_was_stored(store: MemoryStore) -> None:
+    """After clear_data and load_rows, q_state_stats and agent_stats report the times of
+    the writes that were backed up, not the time of the restore."""
+    store.save_agent_reward(AGENT, 1.0, {})
+    store.append_learner_steps(AGENT, [("a", np.array([1.0, 2.0]))])
+    store.save_q_values(AGENT, {"first": {"a": 1.0}})
+    time.sleep(0.02)  # states written at distinct times
+    store.save_q_values(AGENT, {"second": {"a": 2.0, "b": 0.5}})
+    store.save_arrays(AGENT, {"A": np.eye(2)})
+    store.save_policy_params(AGENT, {"w": [1.0]})  # the tables are newer than the histories
+    states = sorted(store.q_state_stats(AGENT), key=lambda row: row["state"])
+    stats = store.agent_stats(AGENT)
+    rows = backup_rows(store)
+    time.sleep(0.05)  # the restore happens later than every write
+    store.clear_data()
+    for table in store.backup_tables():
+        store.load_rows(table, rows[table])
+    assert sorted(store.q_state_stats(AGENT), key=lambda row: row["state"]) == states
+    assert store.agent_stats(AGENT) == stats
+    assert backup_rows(store) == rows

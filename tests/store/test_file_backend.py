@@ -29,8 +29,8 @@ import rlmemory
 from rlmemory.errors import CorruptStoreError, SchemaVersionError, StoreBusyError, StoreError
 from rlmemory.store.base import SCHEMA_VERSION
 from rlmemory.store.files import FileBackedMemoryDatabase
-from rlmemory.store.files import tables as file_tables
 from rlmemory.store.files import io as file_io
+from rlmemory.store.files import tables as file_tables
 from rlmemory.store.files.io import SAFE_NAME, safe_dirname
 from rlmemory.store.files.journal import pending as journal_pending
 
@@ -636,3 +636,97 @@ def test_reading_backwards_in_blocks_gives_the_forward_records_reversed(
         expected.append({"text": "x"})
     assert [record for _, record in forward] == expected
     assert [offset for offset, _ in forward] == sorted({offset for offset, _ in forward})
+
+
+# ------------------------------------------------------------------- snapshots
+def dump(read_table: Any, store: Any) -> dict[str, list[dict[str, Any]]]:
+    return {table: list(read_table(table)) for table in store.backup_tables()}
+
+
+def fill_for_backup(store: Any) -> None:
+    store.save_q_values("router", {"s1": {"a": 1.0}})
+    store.save_q_values("router", {"s2": {"b": 2.0}})
+    store.save_policy_params("router", {"w": [1.0]})
+    store.save_arrays("router", {"A": np.eye(2)})
+    store.append_learner_steps("router", [("a", np.array([1.0, 2.0]))])
+    decision_id = store.save_agent_decision("router", "s1", "a", {"a": 1.0}, None)
+    store.save_agent_reward("router", 0.5, {"x": 1}, decision_id=decision_id)
+    store.save_agent_reward("router", 0.7, {})
+    store.save_agent_interaction("router", "q", "a", "good")
+    store.save_version("router", b"payload", "v1")
+    store.save_setting("loops", "triage", {"on": True})
+
+
+def test_a_snapshot_reads_the_moment_it_began_while_the_store_is_rewritten(
+    store: Any, base_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Appends, whole-file rewrites, folding, deletes and clearing after the snapshot
+    began change nothing it reads: it reads hard links of the files, up to their length
+    at that moment."""
+    fill_for_backup(store)
+    with store.snapshot() as read_table:
+        before = dump(read_table, store)
+    monkeypatch.setattr(file_tables, "COMPACT_MIN_BYTES", 1)  # every write folds its log
+    with store.snapshot() as read_table:
+        store.save_q_values("router", {"s3": {"c": 3.0}})  # appends, then folds the log
+        store.save_agent_reward("router", 0.9, {})  # appends
+        store.set_decision_reward(1, 1.0)  # a patch line
+        store.delete_agent_reward(2)  # rewrites rewards.jsonl
+        store.prune_history("router", "interactions", keep_newest=0)
+        store.save_q_table("router", {"new": {"z": 0.0}})  # replaces q_table.json
+        store.save_policy_params("router", {"w": [2.0]})  # replaces policy_params.json
+        store.delete_versions("router", [1])
+        store.save_setting("loops", "triage", {"on": False})
+        store.clear_data()  # deletes every file
+        during = dump(read_table, store)
+    assert during == before
+    assert list((base_dir / "snapshots").iterdir()) == []  # its links are gone with it
+
+
+def test_a_snapshot_holds_the_lock_only_to_link_the_files(store: Any, base_dir: Path) -> None:
+    fill_for_backup(store)
+    with store.snapshot() as read_table:
+        # another store object (as another process) writes while the snapshot is open
+        with FileBackedMemoryDatabase(base_dir, lock_timeout=1) as writer:
+            writer.save_agent_reward("router", 2.0, {})
+        rewards = [row["reward"] for row in read_table("agent_rewards")]
+    assert rewards == [0.5, 0.7]
+
+
+def test_a_snapshot_inside_a_transaction_reads_copies_its_rollback_cannot_cut(
+    store: Any, base_dir: Path
+) -> None:
+    fill_for_backup(store)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.save_agent_reward("router", 3.0, {})
+        with store.snapshot() as read_table:
+            rewards = [row["reward"] for row in read_table("agent_rewards")]
+            assert not any(
+                path.is_file() and path.stat().st_nlink > 1 for path in base_dir.rglob("*")
+            )
+        raise RuntimeError("roll back")
+    assert rewards == [0.5, 0.7, 3.0]  # the transaction's own write, as reads in it see
+    assert [row["reward"] for row in store.get_agent_rewards("router")] == [0.7, 0.5]
+
+
+def test_the_folder_of_a_snapshot_whose_process_died_is_removed_by_the_next(
+    store: Any, base_dir: Path
+) -> None:
+    fill_for_backup(store)
+    snapshots = base_dir / "snapshots"
+    snapshots.mkdir()
+    (snapshots / "123-dead").mkdir()
+    (snapshots / "123-dead" / "x.rewards.jsonl").write_text("{}\n")
+    (snapshots / "123-dead.lock").write_text("")  # its lock died with its process
+    (snapshots / "124-running").mkdir()
+    running = filelock.FileLock(str(snapshots / "124-running.lock"), thread_local=False)
+    running.acquire()
+    try:
+        with store.snapshot() as read_table:
+            assert len(list(read_table("agent_rewards"))) == 2
+        assert sorted(path.name for path in snapshots.iterdir()) == [
+            "124-running",
+            "124-running.lock",
+        ]
+    finally:
+        running.release()

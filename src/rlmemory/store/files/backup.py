@@ -172,16 +172,16 @@ class FileBackup(FileVersions):
         """Log ``changes`` to an updates log, which then carries the newest of its own
         time before and ``stamps`` (the rows' ``last_updated``)."""
         base_name, updates_name, depth = tables
-        before = modified(folder / updates_name)
-        self._log_change(folder, base_name, updates_name, depth, changes)
-        newest = newest_of([before, *stamps])
-        if newest is not None:
-            set_modified(folder / updates_name, newest)
+        newest = newest_of([modified(folder / updates_name), *stamps])
+        self._log_change(folder, base_name, updates_name, depth, changes, modified_at=newest)
 
     def _load_q_agent(self, folder: Path, rows: list[Mapping[str, Any]]) -> None:
         """Register the agent's Q-table, empty (its values follow in ``q_values``)."""
-        change = encode_line({"reset": True, "set": {}})
         stamps = [row.get("last_updated") for row in rows]
+        updated = newest_of(stamps)
+        change = encode_line(
+            {"reset": True, "set": {}, **({} if updated is None else {"at": updated})}
+        )
         self._log_dated_changes(folder, (Q_TABLE_FILE, Q_UPDATES_FILE, 2), change, stamps)
 
     def _load_q_values(self, folder: Path, rows: list[Mapping[str, Any]]) -> None:

@@ -113,10 +113,9 @@ class FileBackedMemoryDatabase(FileHistories, MemoryStore):
 
     # ---------------------------------------------------------------- Q-learning
     def _save_q_table(self, agent_name: str, q_table: QTable) -> None:
-        change = encode_line({"reset": True, "set": q_table})
         with self._locked():
             folder = self._ensure_agent(agent_name)
-            self._log_change(folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, change, compact=True)
+            self._log_q_change(folder, {"reset": True, "set": q_table}, compact=True)
 
     def _get_q_table(self, agent_name: str) -> QTable | None:
         with self._locked():
@@ -126,10 +125,9 @@ class FileBackedMemoryDatabase(FileHistories, MemoryStore):
     def _save_q_values(self, agent_name: str, changed: QTable) -> None:
         if not changed:
             return
-        change = encode_line({"set": changed, "at": time.time()})
         with self._locked():
             folder = self._ensure_agent(agent_name)
-            self._log_change(folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, change)
+            self._log_q_change(folder, {"set": changed})
 
     def _get_q_values(self, agent_name: str, state: str) -> dict[str, float]:
         # Under the folder lock, from the Q-table folded in memory plus the log lines

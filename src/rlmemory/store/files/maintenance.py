@@ -56,8 +56,7 @@ class FileMaintenance(FileBackup):
             doomed = [state for state in states if state in table]
             if not doomed:
                 return 0
-            change = encode_line({"delete": doomed})
-            self._log_change(folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, change)
+            self._log_q_change(folder, {"delete": doomed})
             return sum(len(table[state]) for state in doomed)
 
     def _q_state_stats(self, agent_name: str) -> list[Row]:

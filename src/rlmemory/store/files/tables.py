@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,12 @@ from rlmemory.store.files.folded import FoldedTables
 from rlmemory.store.files.io import (
     atomic_write,
     encode_document,
+    encode_line,
     fsync_dir,
     iter_records_forward,
     read_document,
 )
+from rlmemory.store.files.layout import Q_TABLE_FILE, Q_UPDATES_FILE
 from rlmemory.store.files.records import FileRecords
 
 #: An updates log is folded into its table once it is larger than the table and this.
@@ -144,16 +147,33 @@ class FileTables(FileRecords):
         change: bytes,
         *,
         compact: bool = False,
+        modified_at: float | None = None,
     ) -> None:
-        """Append ``change`` to an updates log; fold the log into its table if it grew large
-        (or if ``compact``). Inside a transaction the folding waits for the commit."""
+        """Append ``change`` to an updates log, which then has the modification time
+        ``modified_at`` when given; fold the log into its table if it grew large (or if
+        ``compact``). Inside a transaction the folding waits for the commit."""
         self._append(folder / updates_name, change)
+        if modified_at is not None:
+            set_modified(folder / updates_name, modified_at)
         base = folder / base_name
         if self._journal is not None:
             forced = base in self._pending_compactions and self._pending_compactions[base][2]
             self._pending_compactions[base] = (folder / updates_name, depth, compact or forced)
         else:
             self._compact(base, folder / updates_name, depth, force=compact)
+
+    def _log_q_change(self, folder: Path, change: dict[str, Any], *, compact: bool = False) -> None:
+        """Log a change of the agent's Q-table (the caller holds the folder lock), dated.
+
+        Its line's ``at`` is the time now, and becomes the log's modification time: so
+        the log's time is that of its newest change, to the nanosecond (a file's own time
+        lags the clock by up to a timer tick), and never older than a state it dates.
+        """
+        stamp = time.time()
+        line = encode_line({**change, "at": stamp})
+        self._log_change(
+            folder, Q_TABLE_FILE, Q_UPDATES_FILE, 2, line, compact=compact, modified_at=stamp
+        )
 
     def _compact(self, base: Path, updates: Path, depth: int, *, force: bool) -> None:
         try:
