@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,7 @@ from rlmemory.store.files.layout import (
 )
 from rlmemory.store.files.rows import all_rows, field, newest_rows
 from rlmemory.store.files.tables import fold, newest_of, newest_time
-from rlmemory.store.files.totals import HistoryTotals, PatchedRewards
+from rlmemory.store.files.totals import PatchedRewards
 from rlmemory.store.rows import Row
 
 
@@ -85,28 +84,6 @@ class FileBackedMemoryDatabase(FileHistories, MemoryStore):
     feedback texts (and version payloads) as in
     :class:`rlmemory.store.sql.MemoryDatabase`.
     """
-
-    def __init__(
-        self,
-        base_dir: str | Path = "agent_memory",
-        *,
-        lock_timeout: float = 60.0,
-        encryption_key: Any = None,
-        key_file: str | os.PathLike[str] | None = None,
-        encrypt_payloads: bool = False,
-    ) -> None:
-        self._totals = HistoryTotals()
-        super().__init__(
-            base_dir,
-            lock_timeout=lock_timeout,
-            encryption_key=encryption_key,
-            key_file=key_file,
-            encrypt_payloads=encrypt_payloads,
-        )
-
-    def _after_rollback(self) -> None:
-        super()._after_rollback()
-        self._totals.clear()
 
     def __repr__(self) -> str:
         return f"FileBackedMemoryDatabase({self.location!r})"

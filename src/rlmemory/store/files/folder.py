@@ -10,9 +10,10 @@ so that a transaction can undo them: :meth:`FileFolder._append`,
 :meth:`FileFolder._make_folder`. It knows where files live
 (:mod:`rlmemory.store.files.layout`), not what they mean.
 
-Layers above keep caches of what they read; they empty them in
-:meth:`FileFolder._after_rollback` (files may have shrunk) and finish deferred work in
-:meth:`FileFolder._after_commit`, two methods this class calls and leaves empty.
+Layers above keep caches of what they read; they make them afresh in
+:meth:`FileFolder._forget_cached` (called when the folder is opened and after a rollback,
+which may have shrunk files) and finish deferred work in :meth:`FileFolder._after_commit`,
+two methods this class calls and leaves empty.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class FileFolder(SealedValues):
     ) -> None:
         self._base = Path(base_dir).expanduser().absolute()
         self.location = str(self._base)
+        self._forget_cached()
         raw_key = resolve_key(encryption_key, key_file=key_file)
         self._cipher = None if raw_key is None else Cipher(raw_key, location=self.location)
         self._encrypt_payloads = bool(encrypt_payloads)
@@ -233,21 +235,30 @@ class FileFolder(SealedValues):
         temporary file found now belongs to a process that died.
         """
         leftovers = list(self._base.glob(".*.tmp"))
-        agents = self._base / AGENTS_FOLDER
-        if self._guard.folder(agents):
-            with os.scandir(agents) as entries:
-                for entry in entries:
-                    check_entry(entry)
-                    if entry.is_dir(follow_symlinks=False) and SAFE_NAME.match(entry.name):
-                        folder = Path(entry.path)
-                        self._guard.folder(folder)
-                        leftovers += folder.glob(".*.tmp")
+        for folder in self._scan_agent_folders():
+            leftovers += folder.glob(".*.tmp")
         if self.read_only:
             return
         remove_backups(self._base)
         for leftover in leftovers:
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+
+    def _scan_agent_folders(self) -> list[Path]:
+        """Every folder of ``agents/`` with a safe name, sorted, each checked by the guard
+        (a link or special file in it, or among them, is a CorruptStoreError)."""
+        root = self._base / AGENTS_FOLDER
+        if not self._guard.folder(root):  # a read-only store that never had an agent
+            return []
+        folders = []
+        with os.scandir(root) as entries:
+            for entry in entries:
+                check_entry(entry)
+                if entry.is_dir(follow_symlinks=False) and SAFE_NAME.match(entry.name):
+                    folder = Path(entry.path)
+                    self._guard.folder(folder)
+                    folders.append(folder)
+        return sorted(folders)
 
     # ------------------------------------------------------------------ locking
     @contextlib.contextmanager
@@ -293,10 +304,10 @@ class FileFolder(SealedValues):
                 )
             return
         if roll_back(self._base):
-            self._after_rollback()
+            self._forget_cached()
 
-    def _after_rollback(self) -> None:
-        """Called after a rollback changed files: layers above forget what they cached."""
+    def _forget_cached(self) -> None:
+        """Called on opening and after a rollback: layers above start their caches afresh."""
 
     def _after_commit(self) -> None:
         """Called after a transaction committed: layers above finish deferred work."""
@@ -326,7 +337,7 @@ class FileFolder(SealedValues):
             except BaseException:
                 self._journal = None
                 self._transaction_lost = None
-                self._after_rollback()
+                self._forget_cached()
                 roll_back(self._base)
                 raise
             self._journal = None

@@ -7,7 +7,7 @@
   agent folder of its row), checked against the histories before it hands out ids, and
   the store-wide counter of learner-step ids;
 * **history rows** — appended with a new id, corrected by patch lines, found by id,
-  rewritten without some rows.
+  rewritten without some rows, counted (:mod:`rlmemory.store.files.totals`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 from rlmemory.errors import CorruptStoreError, UnknownDecisionError
 from rlmemory.store.files.encode import text_fragment
 from rlmemory.store.files.folder import FileFolder
-from rlmemory.store.files.guard import check_entry
 from rlmemory.store.files.io import (
     SAFE_NAME,
     encode_document,
@@ -41,6 +40,7 @@ from rlmemory.store.files.layout import (
     index_path,
 )
 from rlmemory.store.files.rows import all_rows, newest_rows
+from rlmemory.store.files.totals import HistoryTotals
 from rlmemory.store.rows import Row
 
 
@@ -57,15 +57,14 @@ def index_line(row_id: int, folder_name: str) -> bytes:
 class FileRecords(FileFolder):
     """Agent folders, ids and history rows of the store (see the module docstring)."""
 
-    def __init__(self, base_dir: str | Path = "agent_memory", **options: Any) -> None:
+    def _forget_cached(self) -> None:
+        super()._forget_cached()
+        # agent folder name -> exact agent name
         self._names: dict[str, str] = {}
         # per id index: (device, inode) and the size it had after our last allocation
         self._index_floor: dict[str, tuple[tuple[int, int] | None, int]] = {}
-        super().__init__(base_dir, **options)
-
-    def _after_rollback(self) -> None:
-        super()._after_rollback()
-        self._index_floor.clear()
+        # per history: how far its rows were counted
+        self._totals = HistoryTotals()
 
     # ------------------------------------------------------------ agent folders
     def _agent_folder(self, agent_name: str) -> Path:
@@ -103,19 +102,7 @@ class FileRecords(FileFolder):
 
     def _agent_folders(self) -> list[Path]:
         """Every agent folder (with an ``agent.json``), sorted, each checked by the guard."""
-        root = self._base / AGENTS_FOLDER
-        if not root.is_dir():  # a read-only folder whose store never had an agent
-            return []
-        folders = []
-        with os.scandir(root) as entries:
-            for entry in entries:
-                check_entry(entry)
-                if entry.is_dir(follow_symlinks=False) and SAFE_NAME.match(entry.name):
-                    folder = Path(entry.path)
-                    self._guard.folder(folder)
-                    if (folder / AGENT_FILE).exists():
-                        folders.append(folder)
-        return sorted(folders)
+        return [folder for folder in self._scan_agent_folders() if (folder / AGENT_FILE).exists()]
 
     # ------------------------------------------------------------------------ ids
     def _allocate_id(self, table: str, folder: Path) -> int:

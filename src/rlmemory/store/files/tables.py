@@ -117,16 +117,11 @@ def set_modified(path: Path, stamp: float) -> None:
 class FileTables(FileRecords):
     """Folding, logging and compacting keyed tables (see the module docstring)."""
 
-    def __init__(self, base_dir: str | Path = "agent_memory", **options: Any) -> None:
+    def _forget_cached(self) -> None:
+        super()._forget_cached()
         self._folded = FoldedTables()
         # base document -> (its updates log, depth, forced): folded after the commit
         self._pending_compactions: dict[Path, tuple[Path, int, bool]] = {}
-        super().__init__(base_dir, **options)
-
-    def _after_rollback(self) -> None:
-        super()._after_rollback()
-        self._folded.clear()
-        self._pending_compactions.clear()
 
     def _after_commit(self) -> None:
         super()._after_commit()
