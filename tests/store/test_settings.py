@@ -134,3 +134,13 @@ def test_a_version_3_sql_store_is_migrated_to_hold_settings(make_sql_store: Any)
         migrated.save_setting("loops", "default", {"learner": "linucb"})
         assert migrated.get_setting("loops", "default") == {"learner": "linucb"}
         assert migrated.get_agent_rewards("router")[0]["reward"] == 1.0
+
+
+def test_a_restored_setting_with_a_bad_name_is_refused_and_nothing_is_loaded(
+    store: MemoryStore,
+) -> None:
+    good = {"namespace": "loops", "key": "triage", "value": '{"on":true}', "updated": 1.0}
+    bad = {**good, "key": "k" * 201}
+    with pytest.raises(ValueError, match="key must be a non-empty string"):
+        store.load_rows("rlmemory_settings", [good, bad])
+    assert store.list_settings("loops") == {}

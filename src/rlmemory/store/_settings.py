@@ -18,26 +18,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from rlmemory.store._validation import check_mapping, to_json
+from rlmemory.store._validation import (
+    MAX_SETTING_NAME_LENGTH,
+    check_mapping,
+    check_setting_name,
+    to_json,
+)
 
 #: Longest namespace or key accepted.
-MAX_NAME_LENGTH = 200
-
-
-def check_setting_name(value: object, field: str) -> str:
-    """Return ``value`` if it is a usable namespace or key, else ``ValueError``/``TypeError``."""
-    if not isinstance(value, str):
-        raise TypeError(f"{field} must be a str, not {type(value).__name__}")
-    if not value or len(value) > MAX_NAME_LENGTH or "\x00" in value:
-        raise ValueError(
-            f"{field} must be a non-empty string of at most {MAX_NAME_LENGTH} characters, "
-            f"got {value[:60]!r}"
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{field} must be valid Unicode text (no lone surrogates)") from None
-    return value
+MAX_NAME_LENGTH = MAX_SETTING_NAME_LENGTH
 
 
 def encode_setting(value: object) -> str:
@@ -52,3 +41,7 @@ def decode_setting(text: str | bytes) -> dict[str, Any]:
     if not isinstance(document, Mapping):
         raise ValueError("a stored setting is not a JSON object")
     return dict(document)
+
+
+# check_setting_name lives with the other argument checks (restored rows use it too).
+__all__ = ["MAX_NAME_LENGTH", "check_setting_name", "decode_setting", "encode_setting"]

@@ -59,6 +59,8 @@ INT64_MIN = -(2**63)
 MAX_VERSION = 2**31 - 1
 #: Deepest nesting of lists and mappings in a JSON payload.
 MAX_JSON_DEPTH = 32
+#: Longest settings namespace or key (``MemoryStore.save_setting``), in characters.
+MAX_SETTING_NAME_LENGTH = 200
 
 _SHOWN_CHARACTERS = 40
 
@@ -170,6 +172,28 @@ def check_decision_labels(state: object, selected_action: object) -> tuple[str, 
     ValueError: selected_action must be a non-empty string
     """
     return check_state(state), check_name(selected_action, "selected_action")
+
+
+def check_setting_name(value: object, field: str) -> str:
+    """Return ``value`` if it is a usable settings namespace or key (non-empty, at most
+    :data:`MAX_SETTING_NAME_LENGTH` characters, storable), else ``ValueError``/``TypeError``.
+
+    >>> check_setting_name("", "key")
+    Traceback (most recent call last):
+    ValueError: key must be a non-empty string of at most 200 characters, got ''
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{field} must be a str, not {type(value).__name__}")
+    if not value or len(value) > MAX_SETTING_NAME_LENGTH or "\x00" in value:
+        raise ValueError(
+            f"{field} must be a non-empty string of at most {MAX_SETTING_NAME_LENGTH} "
+            f"characters, got {value[:60]!r}"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{field} must be valid Unicode text (no lone surrogates)") from None
+    return value
 
 
 def _fits(value: str, limit: int) -> bool:
@@ -587,6 +611,10 @@ _BACKUP_COLUMN_RULES: dict[str, tuple[tuple[str, Any], ...]] = {
     "learner_steps": (("key", lambda value: check_name(value, "key")),),
     "agent_decisions": (("version", _optional_version),),
     "agent_versions": (("version", check_version_number),),
+    "rlmemory_settings": (
+        ("namespace", lambda value: check_setting_name(value, "namespace")),
+        ("key", lambda value: check_setting_name(value, "key")),
+    ),
 }
 
 
@@ -642,6 +670,7 @@ __all__ = [
     "INT64_MIN",
     "MAX_JSON_DEPTH",
     "MAX_NAME_BYTES",
+    "MAX_SETTING_NAME_LENGTH",
     "MAX_STATE_BYTES",
     "MAX_VERSION",
     "check_agent_name",
@@ -662,6 +691,7 @@ __all__ = [
     "check_propensity",
     "check_q_table",
     "check_reward_row",
+    "check_setting_name",
     "check_state",
     "check_states",
     "check_storable",
