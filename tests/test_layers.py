@@ -118,3 +118,48 @@ def test_the_lowest_store_module_imports_nothing_from_the_store() -> None:
     assert {
         m for m in imported_modules(PACKAGE / "store" / "rows.py") if m.startswith("rlmemory")
     } == set()
+
+
+#: The file store's modules, bottom up: each imports only modules listed before it (what
+#: files hold and how they are read and written, then the layers of the class).
+FILE_STORE_MODULES = [
+    "layout",
+    "io",
+    "guard",
+    "check",
+    "lock",
+    "journal",
+    "encode",
+    "rows",
+    "folded",
+    "totals",
+    "schema",
+    "snapshot",
+    "folder",
+    "records",
+    "tables",
+    "settings",
+    "versions",
+    "dump",
+    "backup",
+    "maintenance",
+    "histories",
+    "database",
+    "__init__",
+]
+
+
+def test_the_file_store_reads_top_down_module_by_module() -> None:
+    package = PACKAGE / "store" / "files"
+    assert sorted(path.stem for path in package.glob("*.py")) == sorted(FILE_STORE_MODULES)
+    upward = {}
+    for index, name in enumerate(FILE_STORE_MODULES):
+        below = {f"rlmemory.store.files.{module}" for module in FILE_STORE_MODULES[:index]}
+        own = {
+            module
+            for module in imported_modules(package / f"{name}.py")
+            if module == "rlmemory.store.files" or module.startswith("rlmemory.store.files.")
+        }
+        if own - below:
+            upward[name] = sorted(own - below)
+    assert upward == {}
