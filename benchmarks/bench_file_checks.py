@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from rlmemory.store.files import FileBackedMemoryDatabase
-from rlmemory.store.files import database as files
+from rlmemory.store.files import FileBackedMemoryDatabase, layout
 from rlmemory.store.files import encode as file_encode
 from rlmemory.store.files import rows as file_rows
+from rlmemory.store.files import tables as file_tables
 from rlmemory.store.files import totals as file_totals
 from rlmemory.store.files.guard import TreeGuard
 
@@ -36,13 +36,13 @@ def checks_off() -> Iterator[None]:
         TreeGuard.folder,
         file_rows.record_check,
         file_totals.check_record,
-        files.check_q_table_document,
+        file_tables.check_q_table_document,
         file_encode.check_q_values,
     )
     TreeGuard.folder = lambda self, path: path.is_dir()  # type: ignore[method-assign]
     file_rows.record_check = lambda path: lambda *args: None  # type: ignore[assignment]
     file_totals.check_record = lambda *args: None  # type: ignore[assignment]
-    files.check_q_table_document = lambda table, path: table  # type: ignore[assignment]
+    file_tables.check_q_table_document = lambda table, path: table  # type: ignore[assignment]
     file_encode.check_q_values = lambda *args: None  # type: ignore[assignment]
     try:
         yield
@@ -51,7 +51,7 @@ def checks_off() -> Iterator[None]:
             TreeGuard.folder,
             file_rows.record_check,
             file_totals.check_record,
-            files.check_q_table_document,
+            file_tables.check_q_table_document,
             file_encode.check_q_values,
         ) = saved
 
@@ -78,14 +78,14 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(dir=args.workdir)) / "store"
     with FileBackedMemoryDatabase(folder) as store:
         store.save_q_table("big", {f"s{i}": {"a": 1.0, "b": 2.0} for i in range(args.rows)})
-        history = store._agent_folder("big") / files.REWARDS_FILE
-        index = folder / files.INDEX_FOLDER / "rewards.jsonl"
+        history = store._agent_folder("big") / layout.REWARDS_FILE
+        index = folder / layout.INDEX_FOLDER / "rewards.jsonl"
         # the lines the store writes (history and id index), without a fsync per row
         with open(history, "w") as rows, open(index, "w") as ids:
             for i in range(1, args.rows + 1):
                 rows.write(f'{{"id":{i},"reward":0.5,"reward_components":{{}},"timestamp":1.0}}\n')
                 line = f'{{"id":{i},"agent":"{history.parent.name}"}}'
-                ids.write(line.ljust(files.INDEX_LINE_WIDTH - 1) + "\n")
+                ids.write(line.ljust(layout.INDEX_LINE_WIDTH - 1) + "\n")
         store.save_q_values("small", {"s": {"a": 1.0}})
         few = max(3, args.calls // 30)
         cases: list[tuple[str, Callable[[int], object], int]] = [
