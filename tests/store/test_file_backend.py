@@ -730,3 +730,11 @@ def test_the_folder_of_a_snapshot_whose_process_died_is_removed_by_the_next(
         ]
     finally:
         running.release()
+
+
+def test_reading_a_snapshot_after_it_ended_is_refused(store: Any) -> None:
+    fill_for_backup(store)
+    with store.snapshot() as read_table:
+        pass
+    with pytest.raises(ValueError, match="snapshot has ended"):
+        list(read_table("agent_rewards"))

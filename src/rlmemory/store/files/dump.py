@@ -49,6 +49,7 @@ def dump_table(frozen: FrozenStore, name: str) -> Iterator[Row]:
     """Every row of the backup table ``name`` (one of ``BACKUP_TABLES``)."""
     if name not in BACKUP_TABLES:
         raise ValueError(f"unknown table {name!r}; tables are {', '.join(BACKUP_TABLES)}")
+    frozen.check_open()
     if name in HISTORY_OF:
         rows: list[Row] = []
         file_name = HISTORY_FILE[HISTORY_OF[name]]

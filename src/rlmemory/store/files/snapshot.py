@@ -76,10 +76,17 @@ class FrozenAgent:
 
 @dataclass(frozen=True)
 class FrozenStore:
-    """Every frozen agent (sorted by folder, as the store lists them) and the settings."""
+    """Every frozen agent (sorted by folder, as the store lists them) and the settings,
+    in the snapshot's own ``folder``."""
 
+    folder: Path
     agents: list[FrozenAgent]
     settings: FrozenFile | None
+
+    def check_open(self) -> None:
+        """Refuse to read a snapshot that has ended (its folder is gone)."""
+        if not self.folder.is_dir():
+            raise ValueError("the snapshot has ended: read its tables inside its with block")
 
 
 def _freeze_file(source: Path, target: Path, *, appended: bool, link: bool) -> FrozenFile | None:
@@ -92,7 +99,8 @@ def _freeze_file(source: Path, target: Path, *, appended: bool, link: bool) -> F
     copied = False
     if link:
         try:
-            os.link(source, target, follow_symlinks=False)
+            # the link of a link is the link itself, never its target (where supported)
+            os.link(source, target, follow_symlinks=os.link not in os.supports_follow_symlinks)
         except OSError:  # no hard links here (or across devices): copy
             copied = True
     if not link or copied:
@@ -122,7 +130,7 @@ def freeze(
                 agent.files[file_name] = frozen
         frozen_agents.append(agent)
     frozen_settings = _freeze_file(settings, into / settings.name, appended=False, link=link)
-    return FrozenStore(frozen_agents, frozen_settings)
+    return FrozenStore(into, frozen_agents, frozen_settings)
 
 
 def remove_stale_snapshots(folder: Path) -> None:
