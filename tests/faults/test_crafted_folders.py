@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from rlmemory.errors import CorruptStoreError
+from rlmemory.store.files import FileBackedMemoryDatabase
 from rlmemory.store.files.io import safe_dirname
 from rlmemory.store.files.journal import pending as journal_pending
-from rlmemory.store.files import FileBackedMemoryDatabase
 
 AGENT = "router"
 IMPORTANT = b"the user's important data\n"

@@ -25,8 +25,8 @@ import pytest
 
 from rlmemory.errors import CorruptStoreError, NotAStoreError
 from rlmemory.store import open_store
-from rlmemory.store.files.io import safe_dirname
 from rlmemory.store.files import FileBackedMemoryDatabase
+from rlmemory.store.files.io import safe_dirname
 
 AGENT = "router"
 
