@@ -738,3 +738,13 @@ def test_reading_a_snapshot_after_it_ended_is_refused(store: Any) -> None:
         pass
     with pytest.raises(ValueError, match="snapshot has ended"):
         list(read_table("agent_rewards"))
+
+
+def test_old_import_paths_still_work() -> None:
+    import rlmemory.store.files_ops
+    from rlmemory.store import files
+    from rlmemory.store.files import maintenance
+
+    assert rlmemory.store.files_ops is maintenance
+    assert rlmemory.FileBackedMemoryDatabase is files.FileBackedMemoryDatabase
+    assert FileBackedMemoryDatabase.__abstractmethods__ == frozenset()
