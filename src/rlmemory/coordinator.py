@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from rlmemory.errors import UnknownDecisionError
-from rlmemory.store._validation import check_finite, check_text
+from rlmemory.store._validation import check_finite, check_interaction_text
 from rlmemory.store.base import MemoryStore, Row
 from rlmemory.subagents import SubAgentOutcome, check_sub_agent, run_sub_agent
 from rlmemory.types import Choice, Observation
@@ -265,7 +265,7 @@ class RLCoordinatorAgent:
         If storing fails, nothing is stored, the learner is reloaded from the store,
         and the error is raised.
         """
-        check_text(request, "request")  # before anything is written or learned
+        check_interaction_text(request, "request")  # before anything is written or learned
         given_features = None if features is None else _check_features(features)
         self.apply_expired_rewards()
         observation = await self._observe(request, history, given_features)
@@ -415,9 +415,9 @@ class RLCoordinatorAgent:
         An unknown decision or interaction is a ``LookupError`` and nothing is stored.
         Returns ``decision_id``, ``selected_agent``, ``reward`` and ``learned``.
         """
-        check_text(request, "request")
-        check_text(response, "response")
-        feedback_text = check_text(_feedback_text(feedback), "feedback")
+        check_interaction_text(request, "request")
+        check_interaction_text(response, "response")
+        feedback_text = check_interaction_text(_feedback_text(feedback), "feedback")
         assert feedback_text is not None
         if decision_id is None:
             interaction = self.db.find_agent_interaction(self.name, request, response)
