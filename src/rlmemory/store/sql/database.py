@@ -47,7 +47,7 @@ from rlmemory.errors import (
     UnknownDecisionError,
     UnknownInteractionError,
 )
-from rlmemory.store import sql_schema as schema
+from rlmemory.store.sql import schema
 from rlmemory.store._feature_cache import (
     check_featurizer_name,
     check_keep,
@@ -77,14 +77,14 @@ from rlmemory.store._validation import (
 )
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, QTable, Row
 from rlmemory.store.locations import mask_credentials
-from rlmemory.store.sql_dialect import (
+from rlmemory.store.sql.dialect import (
     classify_error,
     driver_sql_for,
     is_driver_error,
     postgres_session_options,
 )
-from rlmemory.store.sql_ops import SqlOperations
-from rlmemory.store.sql_settings import SqlSettings
+from rlmemory.store.sql.maintenance import SqlOperations
+from rlmemory.store.sql.settings import SqlSettings
 
 T = TypeVar("T")
 

@@ -1,0 +1,126 @@
+"""The settings part of the SQL store: namespaced JSON documents in ``rlmemory_settings``.
+
+:class:`SqlSettings` is mixed into :class:`rlmemory.store.sql.MemoryDatabase`. Settings
+are few and small (a service's loops, its API key hashes), so every statement is
+SQLAlchemy Core compiled once per dialect and run on the store's held connection,
+inside the caller's transaction when there is one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from rlmemory.errors import CorruptStoreError
+from rlmemory.store.sql import schema
+from rlmemory.store._settings import check_setting_name, decode_setting, encode_setting
+
+_SETTINGS = schema.rlmemory_settings.c
+
+
+def _one_setting() -> tuple[Any, ...]:
+    """The WHERE clause naming one setting by its ``namespace`` and ``key`` parameters."""
+    return (
+        _SETTINGS.namespace == sa.bindparam("namespace"),
+        _SETTINGS.key == sa.bindparam("key"),
+    )
+
+
+class SqlSettings:
+    """Settings methods of MemoryDatabase (see :class:`rlmemory.store.base.MemoryStore`)."""
+
+    location: str
+    _run: Callable[..., Any]
+    _execute: Callable[..., Any]
+
+    def save_setting(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
+        namespace = check_setting_name(namespace, "namespace")
+        key = check_setting_name(key, "key")
+        text = encode_setting(value)
+
+        def work(cursor: Any) -> None:
+            # Delete then insert in one transaction: the same statements on both dialects.
+            self._execute(
+                cursor,
+                "delete_setting",
+                lambda: sa.delete(schema.rlmemory_settings).where(*_one_setting()),
+                namespace=namespace,
+                key=key,
+            )
+            self._execute(
+                cursor,
+                "insert_setting",
+                lambda: sa.insert(schema.rlmemory_settings).values(
+                    namespace=sa.bindparam("namespace"),
+                    key=sa.bindparam("key"),
+                    value=sa.bindparam("value"),
+                    updated=sa.bindparam("updated"),
+                ),
+                namespace=namespace,
+                key=key,
+                value=text,
+                updated=time.time(),
+            )
+
+        self._run(work)
+
+    def get_setting(self, namespace: str, key: str) -> dict[str, Any] | None:
+        namespace = check_setting_name(namespace, "namespace")
+        key = check_setting_name(key, "key")
+        rows = self._run(
+            lambda cursor: self._execute(
+                cursor,
+                "get_setting",
+                lambda: sa.select(_SETTINGS.value).where(*_one_setting()),
+                namespace=namespace,
+                key=key,
+            ).fetchall(),
+            write=False,
+        )
+        return self._setting_value(namespace, key, rows[0][0]) if rows else None
+
+    def list_settings(self, namespace: str) -> dict[str, dict[str, Any]]:
+        namespace = check_setting_name(namespace, "namespace")
+        rows = self._run(
+            lambda cursor: self._execute(
+                cursor,
+                "list_settings",
+                lambda: (
+                    sa.select(_SETTINGS.key, _SETTINGS.value)
+                    .where(_SETTINGS.namespace == sa.bindparam("namespace"))
+                    .order_by(_SETTINGS.key)
+                ),
+                namespace=namespace,
+            ).fetchall(),
+            write=False,
+        )
+        found = {key: self._setting_value(namespace, key, text) for key, text in rows}
+        return dict(sorted(found.items()))
+
+    def delete_setting(self, namespace: str, key: str) -> bool:
+        namespace = check_setting_name(namespace, "namespace")
+        key = check_setting_name(key, "key")
+
+        def work(cursor: Any) -> bool:
+            deleted = self._execute(
+                cursor,
+                "delete_setting",
+                lambda: sa.delete(schema.rlmemory_settings).where(*_one_setting()),
+                namespace=namespace,
+                key=key,
+            )
+            return deleted.rowcount > 0
+
+        return bool(self._run(work))
+
+    def _setting_value(self, namespace: str, key: str, text: Any) -> dict[str, Any]:
+        try:
+            return decode_setting(text)
+        except (TypeError, ValueError) as error:
+            raise CorruptStoreError(
+                f"{self.location}: setting {namespace!r}/{key!r} is corrupt: {error}",
+                self.location,
+            ) from None
