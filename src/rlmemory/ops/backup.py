@@ -48,10 +48,10 @@ from rlmemory.errors import (
 from rlmemory.ops.crypto import encrypted_key_id
 from rlmemory.ops.progress import ProgressCallback
 from rlmemory.ops.progress import report as report_progress
-from rlmemory.store.sql.backup_rows import BackupRowCheck
 from rlmemory.store._operations import BACKUP_TABLES, SETTINGS_TABLE
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, Row
 from rlmemory.store.locations import mask_credentials
+from rlmemory.store.sql.backup_rows import BackupRowCheck
 
 try:
     import fcntl

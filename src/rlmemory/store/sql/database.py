@@ -47,7 +47,6 @@ from rlmemory.errors import (
     UnknownDecisionError,
     UnknownInteractionError,
 )
-from rlmemory.store.sql import schema
 from rlmemory.store._feature_cache import (
     check_featurizer_name,
     check_keep,
@@ -77,6 +76,7 @@ from rlmemory.store._validation import (
 )
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, QTable, Row
 from rlmemory.store.locations import mask_credentials
+from rlmemory.store.sql import schema
 from rlmemory.store.sql.dialect import (
     classify_error,
     driver_sql_for,

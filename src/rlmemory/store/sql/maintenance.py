@@ -18,7 +18,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from rlmemory.errors import UnknownInteractionError
-from rlmemory.store.sql import schema
 from rlmemory.store._operations import (
     BACKUP_TABLES,
     SETTINGS_TABLE,
@@ -40,6 +39,7 @@ from rlmemory.store._validation import (
     to_json,
 )
 from rlmemory.store.base import Row
+from rlmemory.store.sql import schema
 from rlmemory.store.sql.scrub import rewrite_storage, secure_delete
 
 _HISTORY = {

@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store.sql import schema
 from rlmemory.store._settings import check_setting_name, decode_setting, encode_setting
+from rlmemory.store.sql import schema
 
 _SETTINGS = schema.rlmemory_settings.c
 
