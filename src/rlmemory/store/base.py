@@ -62,7 +62,7 @@ import abc
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -906,7 +906,7 @@ class MemoryStore(abc.ABC):
     def close(self) -> None:
         """Release connections and locks. Idempotent."""
 
-    def __enter__(self) -> MemoryStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,7 +1,9 @@
-"""Moved to :mod:`rlmemory.store.sql.schema`; this old path names that module."""
+"""Moved: the tables to :mod:`rlmemory.store.sql.schema`, the migrations to
+:mod:`rlmemory.store.sql.migrations`. This old path names them both."""
 
-import sys
+from rlmemory.store.sql.migrations import *  # noqa: F403
+from rlmemory.store.sql.migrations import __all__ as _migrations
+from rlmemory.store.sql.schema import *  # noqa: F403
+from rlmemory.store.sql.schema import __all__ as _tables
 
-from rlmemory.store.sql import schema as _moved
-
-sys.modules[__name__] = _moved
+__all__ = [*_tables, *_migrations]

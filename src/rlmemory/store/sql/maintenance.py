@@ -1,45 +1,29 @@
-"""The operations part of the SQL store: versions, corrections, pruning, dump and load.
+"""The maintenance part of the SQL store: versions, corrections, pruning, backup, keys.
 
-:class:`SqlOperations` is mixed into :class:`rlmemory.store.sql.MemoryDatabase`. None of
-it is on a learning step's hot path, so every statement is SQLAlchemy Core compiled
-once per dialect (``MemoryDatabase._execute``) and run on the store's held connection,
-inside the caller's transaction when there is one.
+:class:`SqlMaintenance` is a part of :class:`rlmemory.store.sql.MemoryDatabase` standing
+on :class:`rlmemory.store.sql.codec.SqlCodec`. None of it is on a learning step's hot
+path, so every statement is SQLAlchemy Core compiled once per dialect
+(:meth:`~rlmemory.store.sql.connection.SqlConnection._execute`) and run on the store's
+held connection, inside the caller's transaction when there is one. The hooks receive
+checked arguments (:class:`rlmemory.store.base.MemoryStore`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from rlmemory.errors import UnknownInteractionError
-from rlmemory.store._operations import (
-    BACKUP_TABLES,
-    SETTINGS_TABLE,
-    UnknownRewardError,
-    check_prune_arguments,
-    nothing_pruned,
-)
-from rlmemory.store._sealing import SealedValues
-from rlmemory.store._validation import (
-    check_agent_name,
-    check_finite,
-    check_id,
-    check_mapping,
-    check_states,
-    check_text,
-    check_version_number,
-    check_version_numbers,
-    checked_backup_rows,
-    to_json,
-)
-from rlmemory.store.base import Row
+from rlmemory.errors import UnknownInteractionError, UnknownRewardError
+from rlmemory.store._operations import nothing_pruned
+from rlmemory.store._validation import check_agent_name
+from rlmemory.store.crypto import Cipher
+from rlmemory.store.rows import BACKUP_TABLES, SETTINGS_TABLE, Row
 from rlmemory.store.sql import schema
+from rlmemory.store.sql.codec import SqlCodec
 from rlmemory.store.sql.scrub import rewrite_storage, secure_delete
 
 _HISTORY = {
@@ -52,29 +36,12 @@ _DUMP_BATCH = 5000
 _VALUES_PER_STATEMENT = 500
 
 
-class SqlOperations(SealedValues):
-    """Operations methods of MemoryDatabase (see :class:`rlmemory.store.base.MemoryStore`)."""
-
-    location: str
-    _sqlite_path: str | None
-    _dialect_name: str
-    _run: Callable[..., Any]
-    _execute: Callable[..., Any]
-
-    @property
-    def sqlite_path(self) -> Path | None:
-        """The SQLite database file, or None for PostgreSQL or an in-memory database."""
-        if self._sqlite_path is None or self._sqlite_path == ":memory:":
-            return None
-        return Path(self._sqlite_path)
+class SqlMaintenance(SqlCodec):
+    """Maintenance hooks of MemoryDatabase (see :class:`rlmemory.store.base.MemoryStore`)."""
 
     # ------------------------------------------------------------------ versions
-    def save_version(self, agent_name: str, payload: bytes, note: str = "") -> int:
-        agent_name = check_agent_name(agent_name)
-        if not isinstance(payload, bytes | bytearray | memoryview):
-            raise TypeError(f"payload must be bytes, not {type(payload).__name__}")
-        note = check_text(note, "note") or ""
-        data = self._seal_payload(bytes(payload))
+    def _save_version(self, agent_name: str, payload: bytes, note: str) -> int:
+        data = self._seal_payload(payload)
         versions = schema.agent_versions
 
         def work(cursor: Any) -> int:
@@ -110,8 +77,7 @@ class SqlOperations(SealedValues):
 
         return self._run(work)
 
-    def list_versions(self, agent_name: str) -> list[Row]:
-        agent_name = check_agent_name(agent_name)
+    def _list_versions(self, agent_name: str) -> list[Row]:
         versions = schema.agent_versions.c
         rows = self._run(
             lambda cursor: self._execute(
@@ -136,9 +102,7 @@ class SqlOperations(SealedValues):
             for version, note, created, size in rows
         ]
 
-    def get_version(self, agent_name: str, version: int) -> Row:
-        agent_name = check_agent_name(agent_name)
-        version = check_version_number(version)
+    def _get_version(self, agent_name: str, version: int) -> Row:
         versions = schema.agent_versions.c
         rows = self._run(
             lambda cursor: self._execute(
@@ -167,48 +131,26 @@ class SqlOperations(SealedValues):
             "payload": self._open_payload(stored),
         }
 
-    def delete_versions(self, agent_name: str, versions: Sequence[int]) -> int:
-        agent_name = check_agent_name(agent_name)
-        numbers = check_version_numbers(versions)
-        return self._delete_each(schema.agent_versions, "version", agent_name, numbers)
-
-    def latest_version(self, agent_name: str) -> int | None:
-        agent_name = check_agent_name(agent_name)
-        versions = schema.agent_versions.c
-        ((newest,),) = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "latest_version",
-                lambda: sa.select(sa.func.max(versions.version)).where(
-                    versions.agent_name == sa.bindparam("agent")
-                ),
-                agent=agent_name,
-            ).fetchall(),
-            atomic=False,
-        )
-        return None if newest is None else int(newest)
+    def _delete_versions(self, agent_name: str, versions: list[int]) -> int:
+        return self._delete_each(schema.agent_versions, "version", agent_name, versions)
 
     # ------------------------------------------------------------ learned state
-    def delete_policy_params(self, agent_name: str) -> bool:
-        agent_name = check_agent_name(agent_name)
+    def _delete_policy_params(self, agent_name: str) -> bool:
         table = schema.policy_params
-        return bool(
-            self._run(
-                lambda cursor: (
-                    self._execute(
-                        cursor,
-                        "delete_policy",
-                        lambda: sa.delete(table).where(table.c.agent_name == sa.bindparam("agent")),
-                        agent=agent_name,
-                    ).rowcount
-                )
-            )
-        )
 
-    def delete_q_states(self, agent_name: str, states: Sequence[str]) -> int:
-        agent_name = check_agent_name(agent_name)
-        names = check_states(states)
-        return self._delete_each(schema.q_values, "state", agent_name, names)
+        def work(cursor: Any) -> bool:
+            deleted = self._execute(
+                cursor,
+                "delete_policy",
+                lambda: sa.delete(table).where(table.c.agent_name == sa.bindparam("agent")),
+                agent=agent_name,
+            ).rowcount
+            return int(deleted) > 0
+
+        return self._run(work)
+
+    def _delete_q_states(self, agent_name: str, states: list[str]) -> int:
+        return self._delete_each(schema.q_values, "state", agent_name, states)
 
     def _delete_each(
         self, table: sa.Table, column: str, agent_name: str, keys: Sequence[Any]
@@ -217,23 +159,24 @@ class SqlOperations(SealedValues):
 
         def work(cursor: Any) -> int:
             return sum(
-                self._execute(
-                    cursor,
-                    f"delete_{table.name}_by_{column}",
-                    lambda: sa.delete(table).where(
-                        table.c.agent_name == sa.bindparam("agent"),
-                        table.c[column] == sa.bindparam("key"),
-                    ),
-                    agent=agent_name,
-                    key=key,
-                ).rowcount
+                int(
+                    self._execute(
+                        cursor,
+                        f"delete_{table.name}_by_{column}",
+                        lambda: sa.delete(table).where(
+                            table.c.agent_name == sa.bindparam("agent"),
+                            table.c[column] == sa.bindparam("key"),
+                        ),
+                        agent=agent_name,
+                        key=key,
+                    ).rowcount
+                )
                 for key in keys
             )
 
         return self._run(work)
 
-    def q_state_stats(self, agent_name: str) -> list[Row]:
-        agent_name = check_agent_name(agent_name)
+    def _q_state_stats(self, agent_name: str) -> list[Row]:
         values = schema.q_values.c
         decisions = schema.agent_decisions.c
 
@@ -273,8 +216,7 @@ class SqlOperations(SealedValues):
         return self._run(work, write=False)
 
     # ---------------------------------------------------------- corrections
-    def get_agent_reward(self, reward_id: int) -> Row:
-        reward_id = check_id(reward_id, "reward_id")
+    def _get_agent_reward(self, reward_id: int) -> Row:
         rewards = schema.agent_rewards.c
         rows = self._run(
             lambda cursor: self._execute(
@@ -294,43 +236,32 @@ class SqlOperations(SealedValues):
         )
         if not rows:
             raise UnknownRewardError(reward_id)
-        return self._reward_row(*rows[0])  # type: ignore[attr-defined]
+        return self._reward_row(*rows[0])
 
-    def update_agent_reward(
-        self,
-        reward_id: int,
-        reward: float,
-        reward_components: Mapping[str, Any] | None = None,
+    def _update_agent_reward(
+        self, reward_id: int, reward: float, components_json: str | None
     ) -> None:
-        reward_id = check_id(reward_id, "reward_id")
-        reward = check_finite(reward, "reward")
         values: dict[str, Any] = {"reward": reward}
-        if reward_components is not None:
-            check_mapping(reward_components, "reward_components")
-            values["reward_components"] = to_json(reward_components, "reward_components")
+        if components_json is not None:
+            values["reward_components"] = components_json
         self._update_by_id(schema.agent_rewards, reward_id, values, UnknownRewardError)
 
-    def delete_agent_reward(self, reward_id: int) -> None:
-        reward_id = check_id(reward_id, "reward_id")
+    def _delete_agent_reward(self, reward_id: int) -> None:
         self._delete_by_id(schema.agent_rewards, reward_id, UnknownRewardError)
 
-    def update_agent_interaction(
-        self, interaction_id: int, *, request: str | None = None, response: str | None = None
+    def _update_agent_interaction(
+        self, interaction_id: int, request: str | None, response: str | None
     ) -> None:
-        interaction_id = check_id(interaction_id, "interaction_id")
         values: dict[str, Any] = {}
         if request is not None:
-            values["request"] = self._seal_text(self._checked_text(request, "request"))
+            values["request"] = self._seal_text(request)
         if response is not None:
-            values["response"] = self._seal_text(self._checked_text(response, "response"))
-        if not values:
-            raise ValueError("give request and/or response to update")
+            values["response"] = self._seal_text(response)
         self._update_by_id(
             schema.agent_interactions, interaction_id, values, UnknownInteractionError
         )
 
-    def delete_agent_interaction(self, interaction_id: int) -> None:
-        interaction_id = check_id(interaction_id, "interaction_id")
+    def _delete_agent_interaction(self, interaction_id: int) -> None:
         self._delete_by_id(schema.agent_interactions, interaction_id, UnknownInteractionError)
 
     def _update_by_id(
@@ -374,54 +305,45 @@ class SqlOperations(SealedValues):
         self._run(work)
 
     # --------------------------------------------------------------- pruning
-    def prune_history(
+    def _prune_history(
         self,
         agent_name: str,
         table: str,
-        *,
-        older_than: float | None = None,
-        keep_newest: int | None = None,
-        dry_run: bool = False,
+        older_than: float | None,
+        keep_newest: int | None,
+        dry_run: bool,
     ) -> Row:
-        agent_name = check_agent_name(agent_name)
-        older_than = check_prune_arguments(table, older_than, keep_newest)
         history = _HISTORY[table]
         columns = history.c
         if older_than is None and keep_newest is None:
             return nothing_pruned()
 
         def work(cursor: Any) -> Row:
-            # Rows below the id of the keep_newest-th newest row go (all when keep is 0).
-            id_floor: int | None = None
-            if keep_newest is not None:
-                if keep_newest == 0:
-                    id_floor = math.inf  # type: ignore[assignment]
-                else:
-                    found = self._execute(
-                        cursor,
-                        f"keep_floor_{table}",
-                        lambda: (
-                            sa.select(columns.id)
-                            .where(columns.agent_name == sa.bindparam("agent"))
-                            .order_by(columns.id.desc())
-                            .limit(1)
-                            .offset(sa.bindparam("skip"))
-                        ),
-                        agent=agent_name,
-                        skip=keep_newest - 1,
-                    ).fetchall()
-                    id_floor = int(found[0][0]) if found else None
             conditions = []
             params: dict[str, Any] = {"agent": agent_name}
             if older_than is not None:
                 conditions.append("stamp")
                 params["cutoff"] = older_than
-            if id_floor is not None:
-                if id_floor == math.inf:
-                    conditions.append("all")
-                else:
+            if keep_newest == 0:
+                conditions.append("all")
+            elif keep_newest is not None:
+                # Rows below the id of the keep_newest-th newest row go.
+                found = self._execute(
+                    cursor,
+                    f"keep_floor_{table}",
+                    lambda: (
+                        sa.select(columns.id)
+                        .where(columns.agent_name == sa.bindparam("agent"))
+                        .order_by(columns.id.desc())
+                        .limit(1)
+                        .offset(sa.bindparam("skip"))
+                    ),
+                    agent=agent_name,
+                    skip=keep_newest - 1,
+                ).fetchall()
+                if found:
                     conditions.append("floor")
-                    params["floor"] = id_floor
+                    params["floor"] = int(found[0][0])
             if not conditions:
                 return nothing_pruned()
             key = "_".join(conditions)
@@ -476,32 +398,8 @@ class SqlOperations(SealedValues):
         Rows are as stored (encrypted values stay encrypted). Other threads using this
         store object wait until the block ends; other processes keep writing.
         """
-        with self._lock:  # type: ignore[attr-defined]
-            cursor = self._live_cursor()  # type: ignore[attr-defined]
-            if self._depth:  # type: ignore[attr-defined]
-                yield lambda name: self._dump_table(cursor, name)
-                return
-            begin = (
-                "BEGIN"
-                if self._dialect_name == "sqlite"
-                else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-            )
-            self._with_retry(lambda: cursor.execute(begin))  # type: ignore[attr-defined]
-            self._depth = 1  # type: ignore[attr-defined]
-            self._transaction_lost = None  # type: ignore[attr-defined]
-            try:
-                if self._dialect_name == "sqlite":
-                    # A deferred transaction takes its snapshot at the first read.
-                    cursor.execute("SELECT count(*) FROM rlmemory_meta").fetchall()
-                else:
-                    # A read-only snapshot blocks no writer: it may idle while the caller
-                    # writes the archive, longer than busy_timeout allows a writer to idle.
-                    cursor.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
-                yield lambda name: self._dump_table(cursor, name)
-            finally:
-                self._depth = 0  # type: ignore[attr-defined]
-                self._transaction_lost = None  # type: ignore[attr-defined]
-                self._rollback()  # type: ignore[attr-defined]
+        with self._read_snapshot() as cursor:
+            yield lambda name: self._dump_table(cursor, name)
 
     def _backup_table(self, name: str) -> sa.Table:
         if name not in BACKUP_TABLES:
@@ -520,7 +418,7 @@ class SqlOperations(SealedValues):
                     for column, value in zip(names, values, strict=True)
                 }
 
-    def load_rows(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+    def _load_rows(self, table: str, rows: Iterator[Mapping[str, Any]]) -> int:
         """Insert rows exactly as given (ids, ciphertext, timestamps); return how many."""
         target = self._backup_table(table)
         columns = [column.name for column in target.columns]
@@ -529,7 +427,7 @@ class SqlOperations(SealedValues):
         def work(cursor: Any) -> int:
             count = 0
             batch: list[dict[str, Any]] = []
-            for row in checked_backup_rows(table, rows):
+            for row in rows:
                 unknown = set(row) - known
                 if unknown:
                     raise ValueError(f"{table} has no columns {sorted(unknown)}")
@@ -574,151 +472,144 @@ class SqlOperations(SealedValues):
         def work(cursor: Any) -> None:
             for name in names:
                 cursor.execute(f"DELETE FROM {name}")
-            self._registered_q_agents.clear()  # type: ignore[attr-defined]
+            self._known_rows.clear()
 
         self._run(work)
 
-    # ------------------------------------------------------------ encryption hooks
-    def _checked_text(self, value: object, field: str) -> str:
-        text = check_text(value, field)
-        assert text is not None
-        return text
-
-    def _find_encrypted_interaction(
-        self, agent_name: str, request: str, response: str
-    ) -> Row | None:
-        """Newest-first scan: encrypted texts cannot be compared in SQL (random nonces)."""
-        table = schema.agent_interactions.c
-        before = None
-        while True:
-            rows = self._interactions(  # type: ignore[attr-defined]
-                "find_encrypted_interaction",
-                lambda: (
-                    sa.select(*self._interaction_columns())  # type: ignore[attr-defined]
-                    .where(
-                        table.agent_name == sa.bindparam("agent"),
-                        table.id < sa.bindparam("before"),
-                    )
-                    .order_by(table.id.desc())
-                    .limit(500)
-                ),
-                agent=agent_name,
-                before=before if before is not None else 2**62,
-            )
-            for row in rows:
-                if row["request"] == request and row["response"] == response:
-                    return row
-            if len(rows) < 500:
-                return None
-            before = rows[-1]["id"]
-
+    # -------------------------------------------------------------- key rotation
     def reencrypt(self, cipher: Any) -> tuple[int, int]:
+        """Re-encrypt every encrypted value with ``cipher``, then rewrite the storage so
+        no old plaintext or old-key ciphertext stays on disk (:mod:`.scrub`)."""
+        rewritten = ["agent_interactions"]
+        if self._encrypt_payloads:
+            rewritten.append("agent_versions")
+        purpose = "reencrypt rewrites the storage after it commits"
+        with (
+            self._outside_transaction(purpose) as cursor,
+            secure_delete(cursor, self._dialect_name),
+        ):
+            result = self._run(lambda cursor: self._reseal_all(cursor, cipher))
+            self._adopt_cipher(cipher)
+            # The old plaintext or old-key ciphertext is still on disk: rewrite it away.
+            self._with_retry(
+                lambda: rewrite_storage(
+                    self._live_cursor(),
+                    self._dialect_name,
+                    rewritten,
+                    location=self.location,
+                    timeout=self._busy_timeout,
+                )
+            )
+        return result
+
+    def _reseal_all(self, cursor: Any, cipher: Cipher) -> tuple[int, int]:
+        """Re-encrypt the texts (and sealed payloads) with ``cipher`` and record its key id;
+        return (rows changed, values written)."""
+        changed_rows, written = self._reseal_interactions(cursor, cipher)
+        if self._encrypt_payloads:
+            payloads = self._reseal_versions(cursor, cipher)
+            changed_rows, written = changed_rows + payloads, written + payloads
+        meta = schema.rlmemory_meta
+        self._execute(
+            cursor,
+            "forget_key_id",
+            lambda: sa.delete(meta).where(meta.c.key == "encryption_key_id"),
+        )
+        self._execute(
+            cursor,
+            "record_key_id",
+            lambda: sa.insert(meta).values(key="encryption_key_id", value=sa.bindparam("value")),
+            value=cipher.key_id,
+        )
+        return changed_rows, written
+
+    def _reseal_interactions(self, cursor: Any, cipher: Cipher) -> tuple[int, int]:
+        """Re-encrypt the texts of every interaction; return (rows, values written)."""
         table = schema.agent_interactions
         columns = ("request", "response", "feedback", "learned_feedback")
-        changed_rows = 0
-        written = 0
 
         def reseal(value: str | None) -> str | None:
             if value is None:
                 return None
             return cipher.encrypt_text(cipher.decrypt_text(value))
 
-        def work(cursor: Any) -> tuple[int, int]:
-            nonlocal changed_rows, written
-            rows = self._execute(
-                cursor,
-                "reencrypt_read",
-                lambda: sa.select(table.c.id, *(table.c[name] for name in columns)).order_by(
-                    table.c.id
-                ),
-            ).fetchall()
-            for row_id, request, response, feedback, learned in rows:
-                new_feedback = reseal(feedback)
-                # learned_feedback == feedback marks feedback learned: keep them identical.
-                new_learned = (
-                    new_feedback if learned is not None and learned == feedback else reseal(learned)
-                )
-                values = [reseal(request), reseal(response), new_feedback, new_learned]
-                self._execute(
-                    cursor,
-                    "reencrypt_write",
-                    lambda: (
-                        sa.update(table)
-                        .where(table.c.id == sa.bindparam("row_id"))
-                        .values({name: sa.bindparam(f"new_{name}") for name in columns})
-                    ),
-                    row_id=row_id,
-                    **{f"new_{name}": value for name, value in zip(columns, values, strict=True)},
-                )
-                changed_rows += 1
-                written += sum(value is not None for value in values)
-            if self._encrypt_payloads:
-                versions = schema.agent_versions
-                stored = self._execute(
-                    cursor,
-                    "reencrypt_versions_read",
-                    lambda: sa.select(
-                        versions.c.agent_name, versions.c.version, versions.c.payload
-                    ),
-                ).fetchall()
-                for agent_name, number, payload in stored:
-                    sealed = cipher.encrypt_bytes(cipher.decrypt_bytes(bytes(payload)))
-                    self._execute(
-                        cursor,
-                        "reencrypt_versions_write",
-                        lambda: (
-                            sa.update(versions)
-                            .where(
-                                versions.c.agent_name == sa.bindparam("agent"),
-                                versions.c.version == sa.bindparam("number"),
-                            )
-                            .values(payload=sa.bindparam("payload"))
-                        ),
-                        agent=agent_name,
-                        number=number,
-                        payload=sealed,
-                    )
-                    changed_rows += 1
-                    written += 1
-            meta = schema.rlmemory_meta
+        changed_rows = written = 0
+        rows = self._execute(
+            cursor,
+            "reencrypt_read",
+            lambda: sa.select(table.c.id, *(table.c[name] for name in columns)).order_by(
+                table.c.id
+            ),
+        ).fetchall()
+        for row_id, request, response, feedback, learned in rows:
+            new_feedback = reseal(feedback)
+            # learned_feedback == feedback marks feedback learned: keep them identical.
+            new_learned = (
+                new_feedback if learned is not None and learned == feedback else reseal(learned)
+            )
+            values = [reseal(request), reseal(response), new_feedback, new_learned]
             self._execute(
                 cursor,
-                "forget_key_id",
-                lambda: sa.delete(meta).where(meta.c.key == "encryption_key_id"),
+                "reencrypt_write",
+                lambda: (
+                    sa.update(table)
+                    .where(table.c.id == sa.bindparam("row_id"))
+                    .values({name: sa.bindparam(f"new_{name}") for name in columns})
+                ),
+                row_id=row_id,
+                **{f"new_{name}": value for name, value in zip(columns, values, strict=True)},
             )
+            changed_rows += 1
+            written += sum(value is not None for value in values)
+        return changed_rows, written
+
+    def _reseal_versions(self, cursor: Any, cipher: Cipher) -> int:
+        """Re-encrypt every version payload with ``cipher``; return how many."""
+        versions = schema.agent_versions
+        stored = self._execute(
+            cursor,
+            "reencrypt_versions_read",
+            lambda: sa.select(versions.c.agent_name, versions.c.version, versions.c.payload),
+        ).fetchall()
+        for agent_name, number, payload in stored:
+            sealed = cipher.encrypt_bytes(cipher.decrypt_bytes(bytes(payload)))
             self._execute(
                 cursor,
-                "record_key_id",
-                lambda: sa.insert(meta).values(
-                    key="encryption_key_id", value=sa.bindparam("value")
-                ),
-                value=cipher.key_id,
-            )
-            return changed_rows, written
-
-        rewritten = ["agent_interactions"]
-        if self._encrypt_payloads:
-            rewritten.append("agent_versions")
-        with self._lock:  # type: ignore[attr-defined]
-            if self._depth:  # type: ignore[attr-defined]
-                raise ValueError(
-                    "reencrypt rewrites the storage after it commits; call it outside a transaction"
-                )
-            cursor = self._live_cursor()  # type: ignore[attr-defined]
-            with secure_delete(cursor, self._dialect_name):
-                result = self._run(work)
-                self._adopt_cipher(cipher)
-                # The old plaintext or old-key ciphertext is still on disk: rewrite it away.
-                self._with_retry(  # type: ignore[attr-defined]
-                    lambda: rewrite_storage(
-                        self._live_cursor(),  # type: ignore[attr-defined]
-                        self._dialect_name,
-                        rewritten,
-                        location=self.location,
-                        timeout=self._busy_timeout,  # type: ignore[attr-defined]
+                "reencrypt_versions_write",
+                lambda: (
+                    sa.update(versions)
+                    .where(
+                        versions.c.agent_name == sa.bindparam("agent"),
+                        versions.c.version == sa.bindparam("number"),
                     )
-                )
-        return result
+                    .values(payload=sa.bindparam("payload"))
+                ),
+                agent=agent_name,
+                number=number,
+                payload=sealed,
+            )
+        return len(stored)
+
+    # ------------------------------------------------------------------ extras
+    def latest_version(self, agent_name: str) -> int | None:
+        """The agent's newest version number, or None when it has none."""
+        agent_name = check_agent_name(agent_name)
+        versions = schema.agent_versions.c
+        ((newest,),) = self._run(
+            lambda cursor: self._execute(
+                cursor,
+                "latest_version",
+                lambda: sa.select(sa.func.max(versions.version)).where(
+                    versions.agent_name == sa.bindparam("agent")
+                ),
+                agent=agent_name,
+            ).fetchall(),
+            atomic=False,
+        )
+        return None if newest is None else int(newest)
 
 
-__all__ = ["SqlOperations", "UnknownRewardError"]
+#: The name of :class:`SqlMaintenance` when it was a mixin of ``rlmemory.store.sql_ops``.
+SqlOperations = SqlMaintenance
+
+__all__ = ["SqlMaintenance", "SqlOperations", "UnknownRewardError"]

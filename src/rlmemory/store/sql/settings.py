@@ -1,22 +1,23 @@
 """The settings part of the SQL store: namespaced JSON documents in ``rlmemory_settings``.
 
-:class:`SqlSettings` is mixed into :class:`rlmemory.store.sql.MemoryDatabase`. Settings
-are few and small (a service's loops, its API key hashes), so every statement is
-SQLAlchemy Core compiled once per dialect and run on the store's held connection,
-inside the caller's transaction when there is one.
+:class:`SqlSettings` is a part of :class:`rlmemory.store.sql.MemoryDatabase` standing on
+the connection alone. Settings are few and small (a service's loops, its API key
+hashes), so every statement is SQLAlchemy Core compiled once per dialect and run on the
+store's held connection, inside the caller's transaction when there is one. The names
+and the JSON text arrive checked (:meth:`rlmemory.store.base.MemoryStore.save_setting`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from rlmemory.errors import CorruptStoreError
-from rlmemory.store._settings import check_setting_name, decode_setting, encode_setting
+from rlmemory.store._settings import decode_setting
 from rlmemory.store.sql import schema
+from rlmemory.store.sql.connection import SqlConnection
 
 _SETTINGS = schema.rlmemory_settings.c
 
@@ -29,18 +30,10 @@ def _one_setting() -> tuple[Any, ...]:
     )
 
 
-class SqlSettings:
-    """Settings methods of MemoryDatabase (see :class:`rlmemory.store.base.MemoryStore`)."""
+class SqlSettings(SqlConnection):
+    """The settings hooks of MemoryDatabase (see :class:`rlmemory.store.base.MemoryStore`)."""
 
-    location: str
-    _run: Callable[..., Any]
-    _execute: Callable[..., Any]
-
-    def save_setting(self, namespace: str, key: str, value: Mapping[str, Any]) -> None:
-        namespace = check_setting_name(namespace, "namespace")
-        key = check_setting_name(key, "key")
-        text = encode_setting(value)
-
+    def _save_setting(self, namespace: str, key: str, value_json: str) -> None:
         def work(cursor: Any) -> None:
             # Delete then insert in one transaction: the same statements on both dialects.
             self._execute(
@@ -61,15 +54,13 @@ class SqlSettings:
                 ),
                 namespace=namespace,
                 key=key,
-                value=text,
+                value=value_json,
                 updated=time.time(),
             )
 
         self._run(work)
 
-    def get_setting(self, namespace: str, key: str) -> dict[str, Any] | None:
-        namespace = check_setting_name(namespace, "namespace")
-        key = check_setting_name(key, "key")
+    def _get_setting(self, namespace: str, key: str) -> dict[str, Any] | None:
         rows = self._run(
             lambda cursor: self._execute(
                 cursor,
@@ -82,8 +73,7 @@ class SqlSettings:
         )
         return self._setting_value(namespace, key, rows[0][0]) if rows else None
 
-    def list_settings(self, namespace: str) -> dict[str, dict[str, Any]]:
-        namespace = check_setting_name(namespace, "namespace")
+    def _list_settings(self, namespace: str) -> dict[str, dict[str, Any]]:
         rows = self._run(
             lambda cursor: self._execute(
                 cursor,
@@ -100,10 +90,7 @@ class SqlSettings:
         found = {key: self._setting_value(namespace, key, text) for key, text in rows}
         return dict(sorted(found.items()))
 
-    def delete_setting(self, namespace: str, key: str) -> bool:
-        namespace = check_setting_name(namespace, "namespace")
-        key = check_setting_name(key, "key")
-
+    def _delete_setting(self, namespace: str, key: str) -> bool:
         def work(cursor: Any) -> bool:
             deleted = self._execute(
                 cursor,
@@ -112,9 +99,9 @@ class SqlSettings:
                 namespace=namespace,
                 key=key,
             )
-            return deleted.rowcount > 0
+            return int(deleted.rowcount) > 0
 
-        return bool(self._run(work))
+        return self._run(work)
 
     def _setting_value(self, namespace: str, key: str, text: Any) -> dict[str, Any]:
         try:
@@ -124,3 +111,6 @@ class SqlSettings:
                 f"{self.location}: setting {namespace!r}/{key!r} is corrupt: {error}",
                 self.location,
             ) from None
+
+
+__all__ = ["SqlSettings"]
