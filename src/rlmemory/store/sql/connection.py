@@ -52,6 +52,12 @@ T = TypeVar("T")
 Statement = Callable[[], sa.ClauseElement]
 
 
+def matching(table: sa.Table, *columns: str) -> sa.ColumnElement[bool]:
+    """``column = :column AND …``: a WHERE clause naming rows of ``table`` by parameters
+    named like their columns."""
+    return sa.and_(*(table.c[name] == sa.bindparam(name) for name in columns))
+
+
 class SqlConnection:
     """One SQL database held open: a path or URL, a connection, its transactions.
 
@@ -491,6 +497,25 @@ class SqlConnection:
             cached = self._queries[name] = (str(compiled), compiled)
         return cached
 
+    def _read(
+        self, name: str, build: Statement, *, atomic: bool = False, **params: Any
+    ) -> list[Any]:
+        """The rows of one read statement, compiled once as ``name``.
+
+        Run in autocommit, or with ``atomic`` in a read transaction of its own; inside
+        the caller's open transaction, in that.
+        """
+        return self._run(
+            lambda cursor: list(self._execute(cursor, name, build, **params).fetchall()),
+            write=False,
+            atomic=atomic,
+        )
+
+    def _write(self, name: str, build: Statement, **params: Any) -> int:
+        """Run one write statement (compiled once as ``name``) in its own transaction, or
+        the caller's; return how many rows it changed."""
+        return self._run(lambda cursor: int(self._execute(cursor, name, build, **params).rowcount))
+
     def _execute(self, cursor: Any, name: str, build: Statement, **params: Any) -> Any:
         """Run the statement ``build`` makes (compiled once, cached as ``name``) with
         ``params`` on ``cursor``; return the cursor, to fetch from."""
@@ -507,14 +532,8 @@ class SqlConnection:
     def schema_version(self) -> int:
         """The schema version recorded in the database."""
         meta = schema.rlmemory_meta.c
-        rows = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "schema_version",
-                lambda: sa.select(meta.value).where(meta.key == "schema_version"),
-            ).fetchall(),
-            write=False,
-            atomic=False,
+        rows = self._read(
+            "schema_version", lambda: sa.select(meta.value).where(meta.key == "schema_version")
         )
         return int(rows[0][0]) if rows else self._version
 
@@ -563,4 +582,4 @@ def _driver_message(error: BaseException) -> str:
     return f"{type(original).__name__}: {first_line}" if first_line else type(original).__name__
 
 
-__all__ = ["SqlConnection", "Statement"]
+__all__ = ["SqlConnection", "Statement", "matching"]

@@ -109,9 +109,7 @@ class MemoryDatabase(
             names.append(sa.select(schema.q_tables_unmigrated.c.agent_name))
             return sa.union(*names)
 
-        rows = self._run(
-            lambda cursor: self._execute(cursor, "agents", build).fetchall(), write=False
-        )
+        rows = self._read("agents", build, atomic=True)
         return sorted(name for (name,) in rows)
 
     def _agent_stats(self, agent_name: str) -> Row:
@@ -172,17 +170,10 @@ class MemoryDatabase(
 
     def _count_agent_decisions(self, agent_name: str) -> int:
         summary = schema.agent_summary.c
-        rows = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "count_decisions",
-                lambda: sa.select(summary.decisions).where(
-                    summary.agent_name == sa.bindparam("agent")
-                ),
-                agent=agent_name,
-            ).fetchall(),
-            write=False,
-            atomic=False,
+        rows = self._read(
+            "count_decisions",
+            lambda: sa.select(summary.decisions).where(summary.agent_name == sa.bindparam("agent")),
+            agent=agent_name,
         )
         return int(rows[0][0]) if rows else 0
 

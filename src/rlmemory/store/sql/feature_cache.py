@@ -16,17 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from rlmemory.store._feature_cache import decode_vector
 from rlmemory.store.sql import schema
-from rlmemory.store.sql.connection import SqlConnection
+from rlmemory.store.sql.connection import SqlConnection, matching
 
-_CACHE = schema.feature_cache.c
-
-
-def _one_vector() -> tuple[Any, ...]:
-    """The WHERE clause naming one vector by its ``featurizer`` and ``key`` parameters."""
-    return (
-        _CACHE.featurizer == sa.bindparam("featurizer"),
-        _CACHE.text_sha256 == sa.bindparam("key"),
-    )
+_CACHE = schema.feature_cache
 
 
 class SqlFeatureCache(SqlConnection):
@@ -52,11 +44,7 @@ class SqlFeatureCache(SqlConnection):
         """INSERT … ON CONFLICT DO NOTHING into ``feature_cache``: a cached key keeps its
         vector and its age."""
         insert = postgresql.insert if self._dialect_name == "postgresql" else sqlite.insert
-        table = schema.feature_cache
-        values: dict[str, Any] = {
-            column.name: sa.bindparam(column.name) for column in table.columns
-        }
-        return insert(table).values(values).on_conflict_do_nothing()
+        return insert(_CACHE).on_conflict_do_nothing()
 
     def _get_feature_vectors(self, featurizer: str, keys: list[str]) -> dict[str, np.ndarray]:
         def read(cursor: Any) -> list[Any]:
@@ -66,9 +54,11 @@ class SqlFeatureCache(SqlConnection):
                     self._execute(
                         cursor,
                         "feature_cache_get",
-                        lambda: sa.select(_CACHE.text_sha256, _CACHE.vector).where(*_one_vector()),
+                        lambda: sa.select(_CACHE.c.text_sha256, _CACHE.c.vector).where(
+                            matching(_CACHE, "featurizer", "text_sha256")
+                        ),
                         featurizer=featurizer,
-                        key=key,
+                        text_sha256=key,
                     ).fetchall()
                 )
             return rows
@@ -77,20 +67,12 @@ class SqlFeatureCache(SqlConnection):
         return {key: decode_vector(data) for key, data in rows}
 
     def _count_feature_vectors(self, featurizer: str) -> int:
-        return self._run(
-            lambda cursor: int(
-                self._execute(
-                    cursor,
-                    "feature_cache_count",
-                    lambda: sa.select(sa.func.count()).where(
-                        _CACHE.featurizer == sa.bindparam("featurizer")
-                    ),
-                    featurizer=featurizer,
-                ).fetchone()[0]
-            ),
-            write=False,
-            atomic=False,
+        ((count,),) = self._read(
+            "feature_cache_count",
+            lambda: sa.select(sa.func.count()).where(matching(_CACHE, "featurizer")),
+            featurizer=featurizer,
         )
+        return int(count)
 
     def _prune_feature_vectors(self, featurizer: str, keep: int) -> int:
         def work(cursor: Any) -> int:
@@ -100,9 +82,9 @@ class SqlFeatureCache(SqlConnection):
                     cursor,
                     "feature_cache_oldest",
                     lambda: (
-                        sa.select(_CACHE.text_sha256)
-                        .where(_CACHE.featurizer == sa.bindparam("featurizer"))
-                        .order_by(_CACHE.created.desc(), _CACHE.text_sha256.desc())
+                        sa.select(_CACHE.c.text_sha256)
+                        .where(matching(_CACHE, "featurizer"))
+                        .order_by(_CACHE.c.created.desc(), _CACHE.c.text_sha256.desc())
                         .offset(sa.bindparam("keep"))
                     ),
                     featurizer=featurizer,
@@ -113,9 +95,9 @@ class SqlFeatureCache(SqlConnection):
                 self._execute(
                     cursor,
                     "feature_cache_delete",
-                    lambda: sa.delete(schema.feature_cache).where(*_one_vector()),
+                    lambda: sa.delete(_CACHE).where(matching(_CACHE, "featurizer", "text_sha256")),
                     featurizer=featurizer,
-                    key=key,
+                    text_sha256=key,
                 )
             return len(doomed)
 

@@ -53,27 +53,22 @@ class SqlHistory(SqlCodec):
 
     def _get_agent_rewards(self, agent_name: str, limit: int) -> list[Row]:
         rewards = schema.agent_rewards.c
-        rows = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "rewards",
-                lambda: (
-                    sa.select(
-                        rewards.id,
-                        rewards.reward,
-                        rewards.reward_components,
-                        rewards.decision_id,
-                        rewards.timestamp,
-                    )
-                    .where(rewards.agent_name == sa.bindparam("agent"))
-                    .order_by(rewards.id.desc())
-                    .limit(sa.bindparam("limit"))
-                ),
-                agent=agent_name,
-                limit=limit,
-            ).fetchall(),
-            write=False,
-            atomic=False,
+        rows = self._read(
+            "rewards",
+            lambda: (
+                sa.select(
+                    rewards.id,
+                    rewards.reward,
+                    rewards.reward_components,
+                    rewards.decision_id,
+                    rewards.timestamp,
+                )
+                .where(rewards.agent_name == sa.bindparam("agent"))
+                .order_by(rewards.id.desc())
+                .limit(sa.bindparam("limit"))
+            ),
+            agent=agent_name,
+            limit=limit,
         )
         return [self._reward_row(row_id, agent_name, *rest) for row_id, *rest in rows]
 
@@ -103,12 +98,7 @@ class SqlHistory(SqlCodec):
         return self._run(lambda cursor: _returned_id(cursor, statement, values, decision_id))
 
     def _interactions(self, name: str, build: Statement, **params: Any) -> list[Row]:
-        rows = self._run(
-            lambda cursor: self._execute(cursor, name, build, **params).fetchall(),
-            write=False,
-            atomic=False,
-        )
-        return [self._interaction_row(row) for row in rows]
+        return [self._interaction_row(row) for row in self._read(name, build, **params)]
 
     def _get_agent_interactions(self, agent_name: str, limit: int) -> list[Row]:
         table = schema.agent_interactions.c
@@ -189,22 +179,18 @@ class SqlHistory(SqlCodec):
         sealed = self._seal_text(feedback)
         table = schema.agent_interactions
 
-        def work(cursor: Any) -> None:
-            updated = self._execute(
-                cursor,
-                "set_feedback",
-                lambda: (
-                    sa.update(table)
-                    .where(table.c.id == sa.bindparam("row_id"))
-                    .values(feedback=sa.bindparam("feedback"), learned_feedback=None)
-                ),
-                row_id=interaction_id,
-                feedback=sealed,
-            ).rowcount
-            if updated != 1:
-                raise UnknownInteractionError(interaction_id)
-
-        self._run(work)
+        updated = self._write(
+            "set_feedback",
+            lambda: (
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("row_id"))
+                .values(feedback=sa.bindparam("feedback"), learned_feedback=None)
+            ),
+            row_id=interaction_id,
+            feedback=sealed,
+        )
+        if updated != 1:
+            raise UnknownInteractionError(interaction_id)
 
     def _get_unlearned_feedback(self, agent_name: str, limit: int) -> list[Row]:
         table = schema.agent_interactions.c
@@ -262,12 +248,7 @@ class SqlHistory(SqlCodec):
         return self._run(lambda cursor: _returned_id(cursor, self._sql.insert_decision, values))
 
     def _decisions(self, name: str, build: Statement, **params: Any) -> list[Row]:
-        rows = self._run(
-            lambda cursor: self._execute(cursor, name, build, **params).fetchall(),
-            write=False,
-            atomic=False,
-        )
-        return [self._decision_row(row) for row in rows]
+        return [self._decision_row(row) for row in self._read(name, build, **params)]
 
     def _get_agent_decisions(self, agent_name: str, limit: int) -> list[Row]:
         table = schema.agent_decisions.c

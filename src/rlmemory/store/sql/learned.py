@@ -173,17 +173,13 @@ class SqlLearnedState(SqlCodec):
         )
 
     def _get_policy_params(self, agent_name: str) -> dict[str, Any] | None:
-        rows = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "policy",
-                lambda: sa.select(schema.policy_params.c.policy_params).where(
-                    schema.policy_params.c.agent_name == sa.bindparam("agent")
-                ),
-                agent=agent_name,
-            ).fetchall(),
-            write=False,
-            atomic=False,
+        policy = schema.policy_params.c
+        rows = self._read(
+            "policy",
+            lambda: sa.select(policy.policy_params).where(
+                policy.agent_name == sa.bindparam("agent")
+            ),
+            agent=agent_name,
         )
         if not rows:
             return None
@@ -217,19 +213,14 @@ class SqlLearnedState(SqlCodec):
         if keys is not None:
             return self._get_named_arrays(agent_name, sorted(keys))
         arrays = schema.learner_arrays.c
-        rows = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "arrays",
-                lambda: (
-                    sa.select(arrays.key, arrays.dtype, arrays.shape, arrays.data)
-                    .where(arrays.agent_name == sa.bindparam("agent"))
-                    .order_by(arrays.key)
-                ),
-                agent=agent_name,
-            ).fetchall(),
-            write=False,
-            atomic=False,
+        rows = self._read(
+            "arrays",
+            lambda: (
+                sa.select(arrays.key, arrays.dtype, arrays.shape, arrays.data)
+                .where(arrays.agent_name == sa.bindparam("agent"))
+                .order_by(arrays.key)
+            ),
+            agent=agent_name,
         )
         return {
             key: self._decode_array(agent_name, key, dtype_name, shape_text, data)
@@ -257,17 +248,12 @@ class SqlLearnedState(SqlCodec):
     def _delete_arrays(self, agent_name: str, keys: list[str] | None) -> int:
         arrays = schema.learner_arrays.c
         if keys is None:
-            return self._run(
-                lambda cursor: int(
-                    self._execute(
-                        cursor,
-                        "delete_all_arrays",
-                        lambda: sa.delete(schema.learner_arrays).where(
-                            arrays.agent_name == sa.bindparam("agent")
-                        ),
-                        agent=agent_name,
-                    ).rowcount
-                )
+            return self._write(
+                "delete_all_arrays",
+                lambda: sa.delete(schema.learner_arrays).where(
+                    arrays.agent_name == sa.bindparam("agent")
+                ),
+                agent=agent_name,
             )
         names = sorted(keys)
 
@@ -320,31 +306,20 @@ class SqlLearnedState(SqlCodec):
     def _delete_learner_steps(self, agent_name: str, through_id: int | None) -> int:
         steps = schema.learner_steps.c
         if through_id is None:
-            return self._run(
-                lambda cursor: int(
-                    self._execute(
-                        cursor,
-                        "delete_all_learner_steps",
-                        lambda: sa.delete(schema.learner_steps).where(
-                            steps.agent_name == sa.bindparam("agent")
-                        ),
-                        agent=agent_name,
-                    ).rowcount
-                )
+            return self._write(
+                "delete_all_learner_steps",
+                lambda: sa.delete(schema.learner_steps).where(
+                    steps.agent_name == sa.bindparam("agent")
+                ),
+                agent=agent_name,
             )
-        return self._run(
-            lambda cursor: int(
-                self._execute(
-                    cursor,
-                    "delete_learner_steps",
-                    lambda: sa.delete(schema.learner_steps).where(
-                        steps.agent_name == sa.bindparam("agent"),
-                        steps.id <= sa.bindparam("through"),
-                    ),
-                    agent=agent_name,
-                    through=through_id,
-                ).rowcount
-            )
+        return self._write(
+            "delete_learner_steps",
+            lambda: sa.delete(schema.learner_steps).where(
+                steps.agent_name == sa.bindparam("agent"), steps.id <= sa.bindparam("through")
+            ),
+            agent=agent_name,
+            through=through_id,
         )
 
 

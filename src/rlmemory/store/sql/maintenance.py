@@ -79,23 +79,20 @@ class SqlMaintenance(SqlCodec):
 
     def _list_versions(self, agent_name: str) -> list[Row]:
         versions = schema.agent_versions.c
-        rows = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "list_versions",
-                lambda: (
-                    sa.select(
-                        versions.version,
-                        versions.note,
-                        versions.created,
-                        sa.func.length(versions.payload),
-                    )
-                    .where(versions.agent_name == sa.bindparam("agent"))
-                    .order_by(versions.version)
-                ),
-                agent=agent_name,
-            ).fetchall(),
-            write=False,
+        rows = self._read(
+            "list_versions",
+            lambda: (
+                sa.select(
+                    versions.version,
+                    versions.note,
+                    versions.created,
+                    sa.func.length(versions.payload),
+                )
+                .where(versions.agent_name == sa.bindparam("agent"))
+                .order_by(versions.version)
+            ),
+            atomic=True,
+            agent=agent_name,
         )
         return [
             {"version": version, "note": note, "created": created, "size": size}
@@ -104,20 +101,17 @@ class SqlMaintenance(SqlCodec):
 
     def _get_version(self, agent_name: str, version: int) -> Row:
         versions = schema.agent_versions.c
-        rows = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "get_version",
-                lambda: sa.select(
-                    versions.version, versions.note, versions.created, versions.payload
-                ).where(
-                    versions.agent_name == sa.bindparam("agent"),
-                    versions.version == sa.bindparam("version"),
-                ),
-                agent=agent_name,
-                version=version,
-            ).fetchall(),
-            write=False,
+        rows = self._read(
+            "get_version",
+            lambda: sa.select(
+                versions.version, versions.note, versions.created, versions.payload
+            ).where(
+                versions.agent_name == sa.bindparam("agent"),
+                versions.version == sa.bindparam("version"),
+            ),
+            atomic=True,
+            agent=agent_name,
+            version=version,
         )
         if not rows:
             raise LookupError(f"agent {agent_name!r} has no version {version}")
@@ -137,17 +131,12 @@ class SqlMaintenance(SqlCodec):
     # ------------------------------------------------------------ learned state
     def _delete_policy_params(self, agent_name: str) -> bool:
         table = schema.policy_params
-
-        def work(cursor: Any) -> bool:
-            deleted = self._execute(
-                cursor,
-                "delete_policy",
-                lambda: sa.delete(table).where(table.c.agent_name == sa.bindparam("agent")),
-                agent=agent_name,
-            ).rowcount
-            return int(deleted) > 0
-
-        return self._run(work)
+        deleted = self._write(
+            "delete_policy",
+            lambda: sa.delete(table).where(table.c.agent_name == sa.bindparam("agent")),
+            agent=agent_name,
+        )
+        return deleted > 0
 
     def _delete_q_states(self, agent_name: str, states: list[str]) -> int:
         return self._delete_each(schema.q_values, "state", agent_name, states)
@@ -218,21 +207,17 @@ class SqlMaintenance(SqlCodec):
     # ---------------------------------------------------------- corrections
     def _get_agent_reward(self, reward_id: int) -> Row:
         rewards = schema.agent_rewards.c
-        rows = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "reward_by_id",
-                lambda: sa.select(
-                    rewards.id,
-                    rewards.agent_name,
-                    rewards.reward,
-                    rewards.reward_components,
-                    rewards.decision_id,
-                    rewards.timestamp,
-                ).where(rewards.id == sa.bindparam("row_id")),
-                row_id=reward_id,
-            ).fetchall(),
-            atomic=False,
+        rows = self._read(
+            "reward_by_id",
+            lambda: sa.select(
+                rewards.id,
+                rewards.agent_name,
+                rewards.reward,
+                rewards.reward_components,
+                rewards.decision_id,
+                rewards.timestamp,
+            ).where(rewards.id == sa.bindparam("row_id")),
+            row_id=reward_id,
         )
         if not rows:
             raise UnknownRewardError(reward_id)
@@ -272,37 +257,27 @@ class SqlMaintenance(SqlCodec):
         error: type[LookupError],
     ) -> None:
         """Set ``values`` (column: new value) on the row ``row_id``; ``error(row_id)`` if none."""
-        name = f"update_{table.name}_" + "_".join(sorted(values))
-
-        def work(cursor: Any) -> None:
-            updated = self._execute(
-                cursor,
-                name,
-                lambda: (
-                    sa.update(table)
-                    .where(table.c.id == sa.bindparam("row_id"))
-                    .values({key: sa.bindparam(f"new_{key}") for key in values})
-                ),
-                row_id=row_id,
-                **{f"new_{key}": value for key, value in values.items()},
-            ).rowcount
-            if updated != 1:
-                raise error(row_id)
-
-        self._run(work)
+        updated = self._write(
+            f"update_{table.name}_" + "_".join(sorted(values)),
+            lambda: (
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("row_id"))
+                .values({key: sa.bindparam(f"new_{key}") for key in values})
+            ),
+            row_id=row_id,
+            **{f"new_{key}": value for key, value in values.items()},
+        )
+        if updated != 1:
+            raise error(row_id)
 
     def _delete_by_id(self, table: sa.Table, row_id: int, error: type[LookupError]) -> None:
-        def work(cursor: Any) -> None:
-            deleted = self._execute(
-                cursor,
-                f"delete_{table.name}_by_id",
-                lambda: sa.delete(table).where(table.c.id == sa.bindparam("row_id")),
-                row_id=row_id,
-            ).rowcount
-            if deleted != 1:
-                raise error(row_id)
-
-        self._run(work)
+        deleted = self._write(
+            f"delete_{table.name}_by_id",
+            lambda: sa.delete(table).where(table.c.id == sa.bindparam("row_id")),
+            row_id=row_id,
+        )
+        if deleted != 1:
+            raise error(row_id)
 
     # --------------------------------------------------------------- pruning
     def _prune_history(
@@ -595,16 +570,12 @@ class SqlMaintenance(SqlCodec):
         """The agent's newest version number, or None when it has none."""
         agent_name = check_agent_name(agent_name)
         versions = schema.agent_versions.c
-        ((newest,),) = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "latest_version",
-                lambda: sa.select(sa.func.max(versions.version)).where(
-                    versions.agent_name == sa.bindparam("agent")
-                ),
-                agent=agent_name,
-            ).fetchall(),
-            atomic=False,
+        ((newest,),) = self._read(
+            "latest_version",
+            lambda: sa.select(sa.func.max(versions.version)).where(
+                versions.agent_name == sa.bindparam("agent")
+            ),
+            agent=agent_name,
         )
         return None if newest is None else int(newest)
 

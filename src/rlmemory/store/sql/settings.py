@@ -17,17 +17,9 @@ import sqlalchemy as sa
 from rlmemory.errors import CorruptStoreError
 from rlmemory.store._settings import decode_setting
 from rlmemory.store.sql import schema
-from rlmemory.store.sql.connection import SqlConnection
+from rlmemory.store.sql.connection import SqlConnection, matching
 
-_SETTINGS = schema.rlmemory_settings.c
-
-
-def _one_setting() -> tuple[Any, ...]:
-    """The WHERE clause naming one setting by its ``namespace`` and ``key`` parameters."""
-    return (
-        _SETTINGS.namespace == sa.bindparam("namespace"),
-        _SETTINGS.key == sa.bindparam("key"),
-    )
+_SETTINGS = schema.rlmemory_settings
 
 
 class SqlSettings(SqlConnection):
@@ -39,19 +31,14 @@ class SqlSettings(SqlConnection):
             self._execute(
                 cursor,
                 "delete_setting",
-                lambda: sa.delete(schema.rlmemory_settings).where(*_one_setting()),
+                lambda: sa.delete(_SETTINGS).where(matching(_SETTINGS, "namespace", "key")),
                 namespace=namespace,
                 key=key,
             )
             self._execute(
                 cursor,
                 "insert_setting",
-                lambda: sa.insert(schema.rlmemory_settings).values(
-                    namespace=sa.bindparam("namespace"),
-                    key=sa.bindparam("key"),
-                    value=sa.bindparam("value"),
-                    updated=sa.bindparam("updated"),
-                ),
+                lambda: sa.insert(_SETTINGS),
                 namespace=namespace,
                 key=key,
                 value=value_json,
@@ -61,47 +48,37 @@ class SqlSettings(SqlConnection):
         self._run(work)
 
     def _get_setting(self, namespace: str, key: str) -> dict[str, Any] | None:
-        rows = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "get_setting",
-                lambda: sa.select(_SETTINGS.value).where(*_one_setting()),
-                namespace=namespace,
-                key=key,
-            ).fetchall(),
-            write=False,
+        rows = self._read(
+            "get_setting",
+            lambda: sa.select(_SETTINGS.c.value).where(matching(_SETTINGS, "namespace", "key")),
+            atomic=True,
+            namespace=namespace,
+            key=key,
         )
         return self._setting_value(namespace, key, rows[0][0]) if rows else None
 
     def _list_settings(self, namespace: str) -> dict[str, dict[str, Any]]:
-        rows = self._run(
-            lambda cursor: self._execute(
-                cursor,
-                "list_settings",
-                lambda: (
-                    sa.select(_SETTINGS.key, _SETTINGS.value)
-                    .where(_SETTINGS.namespace == sa.bindparam("namespace"))
-                    .order_by(_SETTINGS.key)
-                ),
-                namespace=namespace,
-            ).fetchall(),
-            write=False,
+        rows = self._read(
+            "list_settings",
+            lambda: (
+                sa.select(_SETTINGS.c.key, _SETTINGS.c.value)
+                .where(matching(_SETTINGS, "namespace"))
+                .order_by(_SETTINGS.c.key)
+            ),
+            atomic=True,
+            namespace=namespace,
         )
         found = {key: self._setting_value(namespace, key, text) for key, text in rows}
         return dict(sorted(found.items()))
 
     def _delete_setting(self, namespace: str, key: str) -> bool:
-        def work(cursor: Any) -> bool:
-            deleted = self._execute(
-                cursor,
-                "delete_setting",
-                lambda: sa.delete(schema.rlmemory_settings).where(*_one_setting()),
-                namespace=namespace,
-                key=key,
-            )
-            return int(deleted.rowcount) > 0
-
-        return self._run(work)
+        deleted = self._write(
+            "delete_setting",
+            lambda: sa.delete(_SETTINGS).where(matching(_SETTINGS, "namespace", "key")),
+            namespace=namespace,
+            key=key,
+        )
+        return deleted > 0
 
     def _setting_value(self, namespace: str, key: str, text: Any) -> dict[str, Any]:
         try:
