@@ -868,7 +868,7 @@ class MemoryStore(abc.ABC):
         and encrypt plain texts of the encrypted columns; record its key as the store's.
         Then rewrite the storage so no old plaintext or old-key ciphertext stays in the
         store's live files (SQLite ``VACUUM``, PostgreSQL ``VACUUM FULL``; see
-        :mod:`rlmemory.store.sql_scrub`); the SQL store therefore refuses to run it
+        :mod:`rlmemory.store.sql.scrub`); the SQL store therefore refuses to run it
         inside a transaction (``ValueError``). Returns (rows changed, values written)."""
 
     @property
