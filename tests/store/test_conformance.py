@@ -40,7 +40,7 @@ class TestSQLite(StoreConformance):
     """A SQLite file, ``memory.db`` in the test's temporary folder."""
 
     test_text_that_looks_encrypted_round_trips_or_is_refused = ENCRYPTED_LOOKING_TEXT
-    test_bad_write_raises_a_typed_error_and_changes_nothing = LOAD_ROWS_TABLE_TYPE
+    test_bad_calls_raise_a_typed_error_and_change_nothing = LOAD_ROWS_TABLE_TYPE
 
     @pytest.fixture
     def store_location(self, tmp_path: Path) -> Path:
@@ -55,7 +55,7 @@ class TestPostgreSQL(StoreConformance):
     """A database of its own per test on the server of ``RLMEMORY_TEST_POSTGRES_URL``."""
 
     test_text_that_looks_encrypted_round_trips_or_is_refused = ENCRYPTED_LOOKING_TEXT
-    test_bad_write_raises_a_typed_error_and_changes_nothing = LOAD_ROWS_TABLE_TYPE
+    test_bad_calls_raise_a_typed_error_and_change_nothing = LOAD_ROWS_TABLE_TYPE
 
     @pytest.fixture
     def store_location(self, postgres_store_url: str) -> str:
@@ -69,7 +69,7 @@ class TestFiles(StoreConformance):
     """A folder of JSON files, ``memory/`` in the test's temporary folder."""
 
     test_text_that_looks_encrypted_round_trips_or_is_refused = ENCRYPTED_LOOKING_TEXT
-    test_bad_write_raises_a_typed_error_and_changes_nothing = LOAD_ROWS_TABLE_TYPE
+    test_bad_calls_raise_a_typed_error_and_change_nothing = LOAD_ROWS_TABLE_TYPE
     test_snapshot_lets_writers_go_on_and_does_not_see_them = known_failure(
         "files: snapshot() holds the folder lock, so writers wait until it ends"
     )

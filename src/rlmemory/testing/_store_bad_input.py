@@ -28,7 +28,9 @@ class BadCall:
     message: str
 
 
-def _bad(call: Callable[[MemoryStore, Populated], Any], error: type[Exception], message: str) -> BadCall:
+def _bad(
+    call: Callable[[MemoryStore, Populated], Any], error: type[Exception], message: str
+) -> BadCall:
     return BadCall(call, error, message)
 
 
@@ -67,9 +69,7 @@ BAD_CALLS: dict[str, BadCall] = {
     "save_q_values-object-value": _bad(
         lambda s, p: s.save_q_values(AGENT, {"s": {"a": object()}}), TypeError, "object"
     ),
-    "get_q_values-state-not-text": _bad(
-        lambda s, p: s.get_q_values(AGENT, 3), TypeError, "state"
-    ),
+    "get_q_values-state-not-text": _bad(lambda s, p: s.get_q_values(AGENT, 3), TypeError, "state"),
     "lock_learner-empty-agent": _bad(lambda s, p: s.lock_learner(""), ValueError, "agent_name"),
     "delete_q_states-a-string": _bad(
         lambda s, p: s.delete_q_states(AGENT, "greeting"), TypeError, "states"
@@ -315,9 +315,7 @@ BAD_CALLS: dict[str, BadCall] = {
     ),
     "delete_setting-empty-key": _bad(lambda s, p: s.delete_setting("ns", ""), ValueError, "key"),
     # restore
-    "load_rows-unknown-table": _bad(
-        lambda s, p: s.load_rows("bogus", []), ValueError, "table"
-    ),
+    "load_rows-unknown-table": _bad(lambda s, p: s.load_rows("bogus", []), ValueError, "table"),
     "load_rows-table-not-text": _bad(lambda s, p: s.load_rows(3, []), TypeError, "table"),
     "load_rows-row-breaking-the-rules": _bad(
         lambda s, p: s.load_rows(
@@ -359,40 +357,65 @@ BAD_CALLS_IN_TRANSACTION = [
 
 
 class BadInputTests(SuiteBase):
-    """A refused call raises TypeError, ValueError or LookupError and changes nothing."""
+    """A refused call raises TypeError, ValueError or LookupError and changes nothing.
 
-    @pytest.mark.parametrize("case", sorted(BAD_CALLS))
-    def test_bad_write_raises_a_typed_error_and_changes_nothing(
-        self, store: MemoryStore, case: str
-    ) -> None:
-        bad = BAD_CALLS[case]
+    Each test loops over its cases on one populated store (a refused call leaves it as
+    it was, so the next case starts from the same data) and names every case that fails.
+    """
+
+    def test_bad_calls_raise_a_typed_error_and_change_nothing(self, store: MemoryStore) -> None:
         existing = populate(store)
         before = observe(store)
-        with pytest.raises(bad.error, match=bad.message):
-            bad.call(store, existing)
-        assert observe(store) == before
 
-    @pytest.mark.parametrize("case", BAD_CALLS_IN_TRANSACTION)
-    def test_bad_write_inside_a_transaction_rolls_back_and_store_stays_usable(
-        self, store: MemoryStore, case: str
-    ) -> None:
-        bad = BAD_CALLS[case]
+        def case(bad: BadCall) -> Callable[[], None]:
+            def run() -> None:
+                with pytest.raises(bad.error, match=bad.message):
+                    bad.call(store, existing)
+                assert observe(store) == before, "the refused call changed the store"
+
+            return run
+
+        self.run_cases(
+            "test_bad_calls_raise_a_typed_error_and_change_nothing",
+            {name: case(bad) for name, bad in BAD_CALLS.items()},
+        )
+
+    def test_a_bad_call_inside_a_transaction_rolls_it_back(self, store: MemoryStore) -> None:
         existing = populate(store)
         before = observe(store)
-        with pytest.raises(bad.error), store.transaction():
-            bad.call(store, existing)
-        assert observe(store) == before
-        reward_id = store.save_agent_reward(AGENT, 0.5, {"after": case})
+
+        def case(name: str, bad: BadCall) -> Callable[[], None]:
+            def run() -> None:
+                with pytest.raises(bad.error), store.transaction():
+                    store.save_agent_reward(AGENT, 0.5, {"rolled back": name})
+                    bad.call(store, existing)
+                assert observe(store) == before, "the block was not rolled back"
+
+            return run
+
+        self.run_cases(
+            "test_a_bad_call_inside_a_transaction_rolls_it_back",
+            {name: case(name, BAD_CALLS[name]) for name in BAD_CALLS_IN_TRANSACTION},
+        )
+        reward_id = store.save_agent_reward(AGENT, 0.5, {"after": "every case"})
         assert store.get_agent_rewards(AGENT, limit=1)[0]["id"] == reward_id
 
     def test_a_refused_call_leaves_the_transaction_usable(self, store: MemoryStore) -> None:
         existing = populate(store)
-        for case in BAD_CALLS_IN_TRANSACTION:
-            bad = BAD_CALLS[case]
-            with store.transaction():
-                first = store.save_agent_reward(AGENT, 0.25, {"before": case})
-                with pytest.raises(bad.error):
-                    bad.call(store, existing)
-                second = store.save_agent_reward(AGENT, 0.75, {"after": case})
-            ids = [row["id"] for row in store.get_agent_rewards(AGENT, limit=2)]
-            assert ids == [second, first], case
+
+        def case(name: str, bad: BadCall) -> Callable[[], None]:
+            def run() -> None:
+                with store.transaction():
+                    first = store.save_agent_reward(AGENT, 0.25, {"before": name})
+                    with pytest.raises(bad.error):
+                        bad.call(store, existing)
+                    second = store.save_agent_reward(AGENT, 0.75, {"after": name})
+                ids = [row["id"] for row in store.get_agent_rewards(AGENT, limit=2)]
+                assert ids == [second, first]
+
+            return run
+
+        self.run_cases(
+            "test_a_refused_call_leaves_the_transaction_usable",
+            {name: case(name, BAD_CALLS[name]) for name in BAD_CALLS_IN_TRANSACTION},
+        )

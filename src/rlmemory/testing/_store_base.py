@@ -9,7 +9,7 @@ and may declare (the capabilities), and the fixtures the tests take: ``store_loc
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,7 +47,9 @@ def known_failure(reason: str, *, cases: Iterable[str] = ()) -> KnownFailure:
     Assign it to the test's name: ``test_snapshot_lets_writers_go_on_and_does_not_see_them
     = known_failure("snapshot() holds the folder lock")``. With ``cases``, only those
     parametrisations (their pytest ids, such as ``"load_rows-table-not-text"``) are
-    expected to fail. The test still runs, as a strict ``xfail``: it must fail (the run
+    expected to fail (or those cases of a test that loops over named cases, such as
+    ``test_bad_calls_raise_a_typed_error_and_change_nothing``). The test still runs, as a
+    strict ``xfail``: it must fail (the run
     reports ``xfailed`` with the reason), and once the backend is fixed it passes, which
     fails the run until the declaration goes. A name that is no test of the suite is a
     ``TypeError`` when the class is made.
@@ -169,6 +171,32 @@ class SuiteBase:
             request.applymarker(pytest.mark.xfail(reason=declared.reason, strict=True))
 
     # ---------------------------------------------------------------------- helpers
+    def run_cases(self, test: str, cases: dict[str, Callable[[], None]]) -> None:
+        """Run each case of one looping test; fail naming every case that failed.
+
+        A case named in this test's :func:`known_failure` ``cases`` must fail: then the
+        test ends as ``xfail`` (if no other case failed), and if it passes the test fails.
+        """
+        declared = self.known_failures.get(test)
+        expected = declared.cases if declared is not None else frozenset()
+        failed: list[str] = []
+        known: list[str] = []
+        for name, case in cases.items():
+            try:
+                case()
+            except Exception as error:  # every failure of a case is reported by name
+                (known if name in expected else failed).append(
+                    f"{name}: {type(error).__name__}: {error}"
+                )
+            else:
+                if name in expected:
+                    failed.append(f"{name}: passes now; remove it from known_failure")
+        if failed:
+            pytest.fail(f"{len(failed)} of {len(cases)} cases failed:\n" + "\n".join(failed))
+        if known:
+            assert declared is not None
+            pytest.xfail(f"{declared.reason} ({'; '.join(known)})")
+
     def require(self, capability: str) -> None:
         """Skip the running test unless the backend declares ``capability``."""
         if not getattr(self, capability):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -99,9 +100,7 @@ class InteractionTests(SuiteBase):
     """save_agent_interaction, get_agent_interactions, get_agent_interaction,
     find_agent_interaction."""
 
-    def test_interactions_come_back_newest_first_with_every_field(
-        self, store: MemoryStore
-    ) -> None:
+    def test_interactions_come_back_newest_first_with_every_field(self, store: MemoryStore) -> None:
         decision_id = store.save_agent_decision(AGENT, "s", "a", {}, None)
         before = time.time()
         first = store.save_agent_interaction(AGENT, "hello", "hi")
@@ -190,9 +189,7 @@ class InteractionTests(SuiteBase):
             row = store.get_agent_interaction(interaction_id)
             assert (row["request"], row["response"]) == ("a\x00b", "c\x00d")
 
-    def test_text_that_looks_encrypted_round_trips_or_is_refused(
-        self, store: MemoryStore
-    ) -> None:
+    def test_text_that_looks_encrypted_round_trips_or_is_refused(self, store: MemoryStore) -> None:
         """A store without a key keeps such a text exactly, or refuses it with a
         ``ValueError`` before anything is stored; it never stores what it cannot read."""
         existing = populate(store)
@@ -385,9 +382,7 @@ class DecisionTests(SuiteBase):
             {"a": 1.0},
         )
 
-    def test_iter_agent_decisions_is_oldest_first_across_batches(
-        self, store: MemoryStore
-    ) -> None:
+    def test_iter_agent_decisions_is_oldest_first_across_batches(self, store: MemoryStore) -> None:
         mine = []
         for i in range(7):
             mine.append(store.save_agent_decision(AGENT, f"s{i}", "a", {"a": float(i)}, i))
@@ -426,32 +421,38 @@ class DecisionTests(SuiteBase):
 class TextTests(SuiteBase):
     """Every text field keeps texts that break naive quoting, encoding and splitting."""
 
-    @pytest.mark.parametrize("text_name", sorted(TRICKY_TEXTS))
-    def test_texts_round_trip_exactly_in_every_field(
-        self, store: MemoryStore, text_name: str
-    ) -> None:
-        text = TRICKY_TEXTS[text_name]
-        interaction_id = store.save_agent_interaction(AGENT, text, text[::-1], feedback=text)
+    def test_texts_round_trip_exactly_in_every_field(self, store: MemoryStore) -> None:
+        self.run_cases(
+            "test_texts_round_trip_exactly_in_every_field",
+            {
+                name: functools.partial(self._round_trip_everywhere, store, f"texts-{name}", text)
+                for name, text in sorted(TRICKY_TEXTS.items())
+            },
+        )
+
+    @staticmethod
+    def _round_trip_everywhere(store: MemoryStore, agent: str, text: str) -> None:
+        interaction_id = store.save_agent_interaction(agent, text, text[::-1], feedback=text)
         row = store.get_agent_interaction(interaction_id)
         assert (row["request"], row["response"], row["feedback"]) == (text, text[::-1], text)
-        assert store.get_agent_interactions(AGENT, limit=1)[0] == row
-        found = store.find_agent_interaction(AGENT, text, text[::-1])
+        assert store.get_agent_interactions(agent, limit=1)[0] == row
+        found = store.find_agent_interaction(agent, text, text[::-1])
         assert found is not None and found["id"] == interaction_id
         store.set_interaction_feedback(interaction_id, text + "!")
-        assert store.get_unlearned_feedback(AGENT)[0]["feedback"] == text + "!"
+        assert store.get_unlearned_feedback(agent)[0]["feedback"] == text + "!"
         store.update_agent_interaction(interaction_id, request=text[::-1], response=text)
         corrected = store.get_agent_interaction(interaction_id)
         assert (corrected["request"], corrected["response"]) == (text[::-1], text)
 
         components = {"note": text, text: 1.0, "list": [text, {"inner": text}]}
-        store.save_agent_reward(AGENT, 1.0, components)
-        assert store.get_agent_rewards(AGENT, limit=1)[0]["reward_components"] == components
+        store.save_agent_reward(agent, 1.0, components)
+        assert store.get_agent_rewards(agent, limit=1)[0]["reward_components"] == components
 
         # States and action names are index keys with a byte limit; cut long texts to it.
         state = cut_to_bytes(text, MAX_STATE_BYTES) or "state"
         action = cut_to_bytes(text[::-1], MAX_NAME_BYTES) or "action"
         decision_id = store.save_agent_decision(
-            AGENT, state, action, {text: 0.5, "other": 0.5}, {"note": text}
+            agent, state, action, {text: 0.5, "other": 0.5}, {"note": text}
         )
         decision = store.get_agent_decision(decision_id)
         assert (decision["state"], decision["selected_action"]) == (state, action)
@@ -460,7 +461,7 @@ class TextTests(SuiteBase):
         store.set_decision_reward(decision_id, [text])
         assert store.get_agent_decision(decision_id)["reward"] == [text]
 
-        store.save_policy_params(AGENT, {text: text, "list": [text]})
-        assert store.get_policy_params(AGENT) == {text: text, "list": [text]}
-        store.save_version(AGENT, text.encode("utf-8"), note=text)
-        assert store.list_versions(AGENT)[-1]["note"] == text
+        store.save_policy_params(agent, {text: text, "list": [text]})
+        assert store.get_policy_params(agent) == {text: text, "list": [text]}
+        store.save_version(agent, text.encode("utf-8"), note=text)
+        assert store.list_versions(agent)[-1]["note"] == text

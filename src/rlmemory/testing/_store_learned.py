@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -108,18 +109,23 @@ class QTableTests(SuiteBase):
         assert store.get_q_table(AGENT) == {"s": {"a": 1.0}}
         assert store.get_q_table(OTHER) == {"s": {"a": 2.0}}
 
-    @pytest.mark.parametrize("key_name", sorted(TRICKY_KEYS))
-    def test_q_table_state_and_action_keys_round_trip_exactly(
-        self, store: MemoryStore, key_name: str
-    ) -> None:
-        key = TRICKY_KEYS[key_name]
-        store.save_q_table(AGENT, {key: {key: 1.5, "plain": 2.0}})
-        store.save_q_values(AGENT, {key: {key + "!": 3.0}, "plain": {key: 4.0}})
-        assert store.get_q_table(AGENT) == {
-            key: {key: 1.5, "plain": 2.0, key + "!": 3.0},
-            "plain": {key: 4.0},
-        }
-        assert store.get_q_values(AGENT, key) == {key: 1.5, "plain": 2.0, key + "!": 3.0}
+    def test_q_table_state_and_action_keys_round_trip_exactly(self, store: MemoryStore) -> None:
+        def case(agent: str, key: str) -> Callable[[], None]:
+            def run() -> None:
+                store.save_q_table(agent, {key: {key: 1.5, "plain": 2.0}})
+                store.save_q_values(agent, {key: {key + "!": 3.0}, "plain": {key: 4.0}})
+                assert store.get_q_table(agent) == {
+                    key: {key: 1.5, "plain": 2.0, key + "!": 3.0},
+                    "plain": {key: 4.0},
+                }
+                assert store.get_q_values(agent, key) == {key: 1.5, "plain": 2.0, key + "!": 3.0}
+
+            return run
+
+        self.run_cases(
+            "test_q_table_state_and_action_keys_round_trip_exactly",
+            {name: case(f"keys-{name}", key) for name, key in sorted(TRICKY_KEYS.items())},
+        )
 
     @HYPOTHESIS_SETTINGS
     @given(

@@ -51,7 +51,11 @@ class VersionTests(SuiteBase):
         number = store.save_version(AGENT, memoryview(payload), "all bytes")
         version = store.get_version(AGENT, number)
         assert version["payload"] == payload and type(version["payload"]) is bytes
-        assert (version["version"], version["note"], version["size"]) == (number, "all bytes", 10240)
+        assert (version["version"], version["note"], version["size"]) == (
+            number,
+            "all bytes",
+            10240,
+        )
         assert store.get_version(AGENT, store.save_version(AGENT, b"", "empty"))["payload"] == b""
 
     def test_an_unknown_version_is_a_lookup_error(self, store: MemoryStore) -> None:
@@ -123,7 +127,11 @@ class CorrectionTests(SuiteBase):
         store.mark_feedback_learned([first])
         store.update_agent_interaction(first, request="right request")
         row = store.get_agent_interaction(first)
-        assert (row["request"], row["response"], row["feedback"]) == ("right request", "reply", "good")
+        assert (row["request"], row["response"], row["feedback"]) == (
+            "right request",
+            "reply",
+            "good",
+        )
         store.update_agent_interaction(first, response="new reply")
         store.update_agent_interaction(second, request="both", response="changed")
         assert store.get_agent_interaction(first)["response"] == "new reply"
@@ -219,7 +227,13 @@ class PruneHistoryTests(SuiteBase):
             rows = store.get_agent_decisions(AGENT)[::-1]
         cutoff = rows[-1]["timestamp"]
         nothing = store.prune_history(AGENT, table, older_than=rows[0]["timestamp"])
-        assert nothing == {"rows": 0, "first_id": None, "last_id": None, "oldest": None, "newest": None}
+        assert nothing == {
+            "rows": 0,
+            "first_id": None,
+            "last_id": None,
+            "oldest": None,
+            "newest": None,
+        }
         assert store.prune_history(AGENT, table) == nothing
         summary = store.prune_history(AGENT, table, older_than=math.nextafter(cutoff, math.inf))
         assert (summary["rows"], summary["first_id"], summary["last_id"]) == (3, ids[0], ids[2])
