@@ -74,8 +74,8 @@ class TestFiles(StoreConformance):
         "files: snapshot() holds the folder lock, so writers wait until it ends"
     )
     test_restore_keeps_the_times_things_were_last_written = known_failure(
-        "files: a restore (snapshot, clear_data, load_rows) resets q_state_stats' last_updated,"
-        " agent_stats' last_update and the settings' updated to the time of the restore"
+        "files: a restore (snapshot, clear_data, load_rows) sets agent_stats' last_update and"
+        " the q_agents and settings rows' write times to the time of the restore"
     )
 
     @pytest.fixture

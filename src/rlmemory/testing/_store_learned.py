@@ -44,7 +44,8 @@ class QTableTests(SuiteBase):
         assert all(type(v) is float for actions in loaded.values() for v in actions.values())
 
     def test_integer_q_values_are_returned_as_floats(self, store: MemoryStore) -> None:
-        store.save_q_table(AGENT, {"s": {"a": 3, "b": np.int64(-2), "c": np.float32(0.5)}})
+        loose: Any = store  # numpy numbers are accepted, beyond the annotation
+        loose.save_q_table(AGENT, {"s": {"a": 3, "b": np.int64(-2), "c": np.float32(0.5)}})
         loaded = store.get_q_table(AGENT)
         assert loaded == {"s": {"a": 3.0, "b": -2.0, "c": 0.5}}
         assert all(type(value) is float for value in loaded["s"].values())

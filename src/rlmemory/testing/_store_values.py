@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from hypothesis import HealthCheck, settings
@@ -105,8 +105,9 @@ ARRAY_SAMPLES = {
     "empty_2d": np.zeros((2, 0), dtype=np.float64),
 }
 
+_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
 json_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(blacklist_categories=_SURROGATES, blacklist_characters="\x00"),
     max_size=60,
 )
 json_values = st.recursive(
