@@ -209,12 +209,20 @@ class InteractionTests(SuiteBase):
             )
             assert store.get_agent_interactions(AGENT, limit=1)[0] == row
         target = existing.interaction_ids[0]
+        original = store.get_agent_interaction(target)
         try:
             store.set_interaction_feedback(target, ENCRYPTED_LOOKING)
         except ValueError:
-            assert store.get_agent_interaction(target)["feedback"] is None
+            assert store.get_agent_interaction(target) == original
         else:
             assert store.get_agent_interaction(target)["feedback"] == ENCRYPTED_LOOKING
+        original = store.get_agent_interaction(target)
+        try:
+            store.update_agent_interaction(target, request=ENCRYPTED_LOOKING)
+        except ValueError:
+            assert store.get_agent_interaction(target) == original
+        else:
+            assert store.get_agent_interaction(target)["request"] == ENCRYPTED_LOOKING
 
 
 class FeedbackTests(SuiteBase):
