@@ -4,7 +4,11 @@
   every routing learner goes through the same behaviour checks (probabilities,
   exact resume, persistence, bad input), on any store.
 
-Nothing here imports pytest: the checks raise :class:`LearnerCheckError` (an
+* :mod:`rlmemory.testing.storage` -- :class:`StoreConformance`: the whole
+  :class:`~rlmemory.store.base.MemoryStore` contract as pytest tests; a backend subclasses
+  it and is done when it passes. It is not imported here: it needs pytest and hypothesis.
+
+Nothing imported here imports pytest: the checks raise :class:`LearnerCheckError` (an
 ``AssertionError``), which every test runner reports as a failure.
 """
 
