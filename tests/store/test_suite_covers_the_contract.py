@@ -63,3 +63,18 @@ def test_the_suite_calls_every_public_member_of_the_contract(
     assert " passed" in result.stdout
     called = set(json.loads(record.read_text(encoding="utf-8")))
     assert sorted(public_members() - called) == [], "members the suite never uses"
+
+
+def test_importing_rlmemory_and_its_testing_package_needs_no_pytest(
+    subprocess_env: dict[str, str],
+) -> None:
+    """Only ``rlmemory.testing.storage`` needs pytest and hypothesis (the test extra)."""
+    code = (
+        "import sys, rlmemory, rlmemory.testing, rlmemory.store;"
+        "print(sorted(m for m in ('pytest', 'hypothesis') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -12,6 +12,8 @@ Nothing imported here imports pytest: the checks raise :class:`LearnerCheckError
 ``AssertionError``), which every test runner reports as a failure.
 """
 
+import sys
+
 from rlmemory.testing.learners import (
     LearnerCheck,
     LearnerCheckError,
@@ -21,3 +23,8 @@ from rlmemory.testing.learners import (
 )
 
 __all__ = ["LearnerCheck", "LearnerCheckError", "LearnerSetup", "check_learner", "yield_checks"]
+
+if "pytest" in sys.modules:  # pragma: no branch - under pytest, before any suite module loads
+    # Let pytest rewrite the store suite's asserts (detailed failure messages), whichever
+    # of its modules is imported first (doctest collection imports them one by one).
+    from rlmemory.testing import _store_rewrite  # noqa: F401
