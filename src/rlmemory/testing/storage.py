@@ -49,7 +49,8 @@ does not declare are skipped):
     A test of the suite that fails on this backend for a known reason: it runs as a
     strict ``xfail``, so the run stays green while it fails and turns red once it
     passes (then delete the line). ``known_failure("why", cases=["id"])`` expects only
-    those parametrisations of the test to fail.
+    those cases to fail: pytest parametrisation ids, or the named cases of a test that
+    loops over cases (the bad calls are named ``"<method>-<fault>"``).
 
 What the suite checks: every public method and property of ``MemoryStore`` (a test in
 rlmemory's own suite fails if one is never called) against the contract in its
