@@ -41,9 +41,6 @@ LOAD_ROWS_TABLE_TYPE = known_failure(
 class TestSQLite(StoreConformance):
     """A SQLite file, ``memory.db`` in the test's temporary folder."""
 
-    test_bad_calls_raise_a_typed_error_and_change_nothing = LOAD_ROWS_TABLE_TYPE
-    test_text_that_looks_encrypted_round_trips_or_is_refused = ENCRYPTED_LOOKING_TEXT
-
     @pytest.fixture
     def store_location(self, tmp_path: Path) -> Path:
         return tmp_path / "memory.db"
@@ -55,9 +52,6 @@ class TestSQLite(StoreConformance):
 @pytest.mark.postgres
 class TestPostgreSQL(StoreConformance):
     """A database of its own per test on the server of ``RLMEMORY_TEST_POSTGRES_URL``."""
-
-    test_bad_calls_raise_a_typed_error_and_change_nothing = LOAD_ROWS_TABLE_TYPE
-    test_text_that_looks_encrypted_round_trips_or_is_refused = ENCRYPTED_LOOKING_TEXT
 
     @pytest.fixture
     def store_location(self, postgres_store_url: str) -> str:
