@@ -120,6 +120,67 @@ def test_the_lowest_store_module_imports_nothing_from_the_store() -> None:
     } == set()
 
 
+#: The SQL store's package, bottom up. A module imports only from the groups below its
+#: own; the parts in one group (standing on the connection or the codec) never import
+#: each other.
+SQL_LAYERS: list[set[str]] = [
+    {"url", "dialect", "schema", "scrub"},
+    {"migrations", "backup_rows"},
+    {"connection"},
+    {"codec"},
+    {"learned", "history", "feature_cache", "settings", "maintenance"},
+    {"database"},
+    {"__init__"},
+]
+
+
+def sql_modules_imported(path: Path) -> set[str]:
+    """The modules of ``rlmemory.store.sql`` that ``path`` imports (``from
+    rlmemory.store.sql import schema`` names ``schema``)."""
+    package = "rlmemory.store.sql"
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found = [node.module]
+            if node.module == package:
+                found = [f"{package}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        names.update(
+            m.removeprefix(package + ".").split(".")[0]
+            for m in found
+            if m.startswith(package + ".")
+        )
+        if package in found:
+            names.add("__init__")
+    return names
+
+
+def test_the_sql_store_reads_top_down() -> None:
+    folder = PACKAGE / "store" / "sql"
+    rank = {name: index for index, layer in enumerate(SQL_LAYERS) for name in layer}
+    assert {path.stem for path in folder.glob("*.py")} == set(rank), "place every module"
+    upward = {
+        path.stem: sorted(
+            module for module in sql_modules_imported(path) if rank[module] >= rank[path.stem]
+        )
+        for path in folder.glob("*.py")
+    }
+    assert {module: bad for module, bad in upward.items() if bad} == {}
+
+
+def test_no_module_uses_relative_imports_that_the_layer_tests_cannot_see() -> None:
+    relative = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.level > 0
+    ]
+    assert relative == []
+
+
 #: The file store's modules, bottom up: each imports only modules listed before it (what
 #: files hold and how they are read and written, then the layers of the class).
 FILE_STORE_MODULES = [

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from rlmemory.errors import UnknownDecisionError
-from rlmemory.store._validation import check_finite, check_text
+from rlmemory.store._validation import check_finite, check_interaction_text
 from rlmemory.store.base import MemoryStore, Row
 from rlmemory.subagents import SubAgentOutcome, check_sub_agent, run_sub_agent
 from rlmemory.types import Choice, Observation
@@ -207,7 +207,7 @@ class RLCoordinatorAgent:
             self._auto_checkpoint = AutoCheckpoint(db, name, checkpoint_every)
         self._updates_in_unit = 0
         self._unit_depth = 0
-        self._entropy = seed if seed is not None else int(np.random.SeedSequence().entropy)
+        self._entropy = seed if seed is not None else _fresh_entropy()
         self._next_decision_index = db.count_agent_decisions(name)
         self._index_needs_recount = False
         self._in_flight = 0
@@ -265,7 +265,7 @@ class RLCoordinatorAgent:
         If storing fails, nothing is stored, the learner is reloaded from the store,
         and the error is raised.
         """
-        check_text(request, "request")  # before anything is written or learned
+        check_interaction_text(request, "request")  # before anything is written or learned
         given_features = None if features is None else _check_features(features)
         self.apply_expired_rewards()
         observation = await self._observe(request, history, given_features)
@@ -285,6 +285,7 @@ class RLCoordinatorAgent:
         self, request: str, history: Sequence[Any] | None, features: np.ndarray | None
     ) -> Observation:
         extractor = self.state_extractor
+        observation: Observation
         if hasattr(extractor, "aextract"):
             observation = await extractor.aextract(request, history)
         else:
@@ -327,7 +328,7 @@ class RLCoordinatorAgent:
             self._next_decision_index = self.db.count_agent_decisions(self.name)
             self._index_needs_recount = False
         rng = np.random.default_rng([self._entropy, self._next_decision_index])
-        choice = self.rl_agent.choose(observation, rng)
+        choice: Choice = self.rl_agent.choose(observation, rng)
         if choice.action not in self.sub_agents:
             raise RuntimeError(
                 f"learner {type(self.rl_agent).__name__} chose {choice.action!r}, "
@@ -415,9 +416,9 @@ class RLCoordinatorAgent:
         An unknown decision or interaction is a ``LookupError`` and nothing is stored.
         Returns ``decision_id``, ``selected_agent``, ``reward`` and ``learned``.
         """
-        check_text(request, "request")
-        check_text(response, "response")
-        feedback_text = check_text(_feedback_text(feedback), "feedback")
+        check_interaction_text(request, "request")
+        check_interaction_text(response, "response")
+        feedback_text = check_interaction_text(_feedback_text(feedback), "feedback")
         assert feedback_text is not None
         if decision_id is None:
             interaction = self.db.find_agent_interaction(self.name, request, response)
@@ -776,9 +777,20 @@ def _is_pending(reward: Any) -> bool:
     return isinstance(reward, dict) and reward.get("status") == "pending"
 
 
-def _storable(features: Any) -> np.ndarray | None:
-    """The vector stored with a decision: dense ones as they are, sparse ones not at all."""
-    return features if isinstance(features, np.ndarray) else None
+def _storable(features: Any) -> list[float] | None:
+    """The vector stored with a decision: dense ones as a list, sparse ones not at all."""
+    if not isinstance(features, np.ndarray):
+        return None
+    vector: list[float] = features.tolist()
+    return vector
+
+
+def _fresh_entropy() -> int:
+    """128 bits of fresh entropy, as ``numpy.random.SeedSequence`` draws them."""
+    entropy = np.random.SeedSequence().entropy
+    if not isinstance(entropy, int):  # pragma: no cover - SeedSequence() draws an int
+        raise TypeError(f"SeedSequence drew {type(entropy).__name__} entropy, not an int")
+    return entropy
 
 
 def _check_features(features: Any) -> np.ndarray:

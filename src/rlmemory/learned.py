@@ -191,9 +191,9 @@ def _linear_bandit(
     from rlmemory.learners.bandits import LinUCBAgent
 
     log = _read_log(store, agent_name, keep_features=False)
-    stored_actions = [key.rpartition("/")[0] for key in arrays if "/" in key]
-    stored_actions += [_step_key(step) for step in steps]
-    stored_actions = [key for key in stored_actions if key and key != SNAPSHOT_MARKER_KEY]
+    keys: list[str | None] = [key.rpartition("/")[0] for key in arrays if "/" in key]
+    keys += [_step_key(step) for step in steps]
+    stored_actions = [key for key in keys if key and key != SNAPSHOT_MARKER_KEY]
     actions = list(dict.fromkeys([*stored_actions, *sorted(log.chosen)]))
     prior = arrays.get(PRIOR_MEAN_KEY)
     prior_mean = 0.0 if prior is None else float(np.asarray(prior).reshape(-1)[0])

@@ -43,9 +43,12 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rlmemory.learners.bandits import EpsilonGreedyAgent, LinUCBAgent, ThompsonSamplingAgent
 
 #: A reward model: (train contexts, train action indices, train rewards, contexts to
 #: predict, number of actions) -> predicted reward of every action, shape (m, K).
@@ -107,6 +110,14 @@ class Estimate:
     ci_high: float
     n: int
     confidence: float = 0.95
+
+
+class _BootstrapOptions(TypedDict):
+    """The interval options every estimator takes (see :func:`ips_estimate`)."""
+
+    n_bootstrap: int
+    confidence: float
+    seed: int | None
 
 
 def _check_values(contexts: np.ndarray, rewards: np.ndarray, propensities: np.ndarray) -> None:
@@ -304,7 +315,8 @@ def _target_matrix(logged: LoggedDecisions, target: Any) -> np.ndarray:
 
 def _importance_weights(logged: LoggedDecisions, target: np.ndarray) -> np.ndarray:
     rows = np.arange(len(logged))
-    return target[rows, logged.actions] / logged.propensities
+    weights: np.ndarray = target[rows, logged.actions] / logged.propensities
+    return weights
 
 
 def _bootstrap(
@@ -488,7 +500,11 @@ def evaluate_policy(
     unknown = sorted(set(wanted) - set(ESTIMATORS))
     if unknown:
         raise ValueError(f"unknown estimators {unknown}; choose from {', '.join(ESTIMATORS)}")
-    options = {"n_bootstrap": n_bootstrap, "confidence": confidence, "seed": seed}
+    options: _BootstrapOptions = {
+        "n_bootstrap": n_bootstrap,
+        "confidence": confidence,
+        "seed": seed,
+    }
     predictions = None
     if "DM" in wanted or "DR" in wanted:
         predictions = cross_fitted_rewards(logged, reward_model=reward_model, seed=seed)
@@ -628,7 +644,8 @@ def exact_ips_interval(
 def importance_weights_for_learning(logged: LoggedDecisions) -> np.ndarray:
     """``1 / p_i`` normalised to mean 1 (uniform logging gives all ones)."""
     inverse = 1.0 / logged.propensities
-    return inverse / inverse.mean()
+    weights: np.ndarray = inverse / inverse.mean()
+    return weights
 
 
 def learn_from_batch(
@@ -669,11 +686,11 @@ def policy_probabilities(policy: Any, logged: LoggedDecisions) -> np.ndarray:
 
 def make_policy(
     policy: str, actions: Sequence[str], *, seed: int | None = 0, **options: Any
-) -> Any:
+) -> LinUCBAgent | ThompsonSamplingAgent | EpsilonGreedyAgent | None:
     """A fresh, store-less candidate learner by name (``uniform`` returns None)."""
     from rlmemory.learners.bandits import EpsilonGreedyAgent, LinUCBAgent, ThompsonSamplingAgent
 
-    classes = {
+    classes: dict[str, type[LinUCBAgent | ThompsonSamplingAgent | EpsilonGreedyAgent]] = {
         "linucb": LinUCBAgent,
         "thompson": ThompsonSamplingAgent,
         "epsilon_greedy": EpsilonGreedyAgent,
@@ -731,7 +748,11 @@ def evaluate_candidate(
         if split:
             learn_from_batch(candidate, training)
         target = policy_probabilities(candidate, evaluation)
-    options = {"n_bootstrap": n_bootstrap, "confidence": confidence, "seed": seed}
+    options: _BootstrapOptions = {
+        "n_bootstrap": n_bootstrap,
+        "confidence": confidence,
+        "seed": seed,
+    }
     return CandidateEvaluation(
         policy=policy,
         n_train=split,

@@ -479,6 +479,7 @@ class _Echo:
         (None, TypeError),
         ("lone \ud800 surrogate", ValueError),
         ("nul \x00 inside", ValueError),
+        ("rlm:enc:v1:looks encrypted", ValueError),
     ],
 )
 def test_process_request_refuses_a_bad_request_before_anything_runs_or_is_written(

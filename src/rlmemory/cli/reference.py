@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import typer
 
@@ -30,11 +30,18 @@ def _root() -> Any:
     return typer.main.get_command(app)
 
 
-def _is_option(parameter: Any) -> bool:
+class _Parameter(Protocol):
+    """A command's argument or option, as far as telling the two apart goes."""
+
+    @property
+    def param_type_name(self) -> str: ...
+
+
+def _is_option(parameter: _Parameter) -> bool:
     return parameter.param_type_name == "option"
 
 
-def _is_argument(parameter: Any) -> bool:
+def _is_argument(parameter: _Parameter) -> bool:
     return parameter.param_type_name == "argument"
 
 

@@ -32,7 +32,8 @@ def moving_average(values: Sequence[float], window: int) -> np.ndarray:
     sums = np.cumsum(np.concatenate([[0.0], data]))
     ends = np.arange(1, data.size + 1)
     starts = np.maximum(0, ends - window)
-    return (sums[ends] - sums[starts]) / (ends - starts)
+    averages: np.ndarray = (sums[ends] - sums[starts]) / (ends - starts)
+    return averages
 
 
 def plot_reward_curve(

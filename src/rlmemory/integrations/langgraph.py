@@ -78,8 +78,9 @@ def state_text(state: Mapping[str, Any]) -> str:
             if isinstance(content, str):
                 return content
     for key in TEXT_KEYS:
-        if isinstance(state.get(key), str):
-            return state[key]
+        value = state.get(key)
+        if isinstance(value, str):
+            return value
     raise ValueError(
         "the graph state has no request text: give it a human message in 'messages' or one "
         f"of the keys {', '.join(TEXT_KEYS)}, or pass text= to create_router_node"
@@ -131,7 +132,7 @@ class LearnedRouter:
         """The node names this router can go to (for ``add_node(..., destinations=)``)."""
         return tuple(self.routes.get(action, action) for action in self.learner.actions)
 
-    def __call__(self, state: Mapping[str, Any]) -> Command:
+    def __call__(self, state: Mapping[str, Any]) -> Command[str]:
         request = self.text(state)
         observation = self.state_extractor.extract(request, None)
         if self.features is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -32,10 +33,10 @@ import sqlite3
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, SupportsIndex, SupportsInt
 
 from rlmemory.errors import (
     CorruptStoreError,
@@ -47,10 +48,10 @@ from rlmemory.errors import (
 from rlmemory.ops.crypto import encrypted_key_id
 from rlmemory.ops.progress import ProgressCallback
 from rlmemory.ops.progress import report as report_progress
-from rlmemory.store._backup_rows import BackupRowCheck
 from rlmemory.store._operations import BACKUP_TABLES, SETTINGS_TABLE
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore, Row
 from rlmemory.store.locations import mask_credentials
+from rlmemory.store.sql.backup_rows import BackupRowCheck
 
 try:
     import fcntl
@@ -435,10 +436,17 @@ def _verify_sqlite(source: Path) -> VerifyReport:
     return VerifyReport(source, "sqlite", not problems, version, counts, problems)
 
 
+def _as_int(value: object) -> int | None:
+    """``int(value)``, or None when ``int`` refuses ``value``."""
+    if isinstance(value, str | bytes | bytearray | SupportsInt | SupportsIndex):
+        with contextlib.suppress(TypeError, ValueError):
+            return int(value)
+    return None
+
+
 def _schema_version(value: object, problems: list[str]) -> int | None:
-    try:
-        version = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    version = _as_int(value)
+    if version is None:
         problems.append(f"schema version {value!r} is not a number")
         return None
     if not 0 <= version <= SCHEMA_VERSION:
@@ -604,8 +612,9 @@ def _open_rows(source: Path) -> Iterator[tuple[int, dict[str, Iterable[Row]]]]:
     if kind == "archive":
         with tarfile.open(source, "r") as archive:
             manifest = _read_manifest(archive, source)
-            tables = {
-                table: _Rows(archive, entry["member"])
+            read_member = functools.partial(_iter_member_rows, archive)
+            tables: dict[str, Iterable[Row]] = {
+                table: _Rows(entry["member"], read_member)
                 for table, entry in manifest["tables"].items()
             }
             yield int(manifest["schema_version"]), tables
@@ -617,22 +626,19 @@ def _open_rows(source: Path) -> Iterator[tuple[int, dict[str, Iterable[Row]]]]:
         copy = Path(scratch) / "backup.db"
         shutil.copyfile(source, copy)
         with MemoryDatabase(copy) as backup_store, backup_store.snapshot() as read_table:
-            tables = {
-                table: _Rows(None, table, read_table) for table in backup_store.backup_tables()
-            }
+            tables = {table: _Rows(table, read_table) for table in backup_store.backup_tables()}
             yield backup_store.schema_version, tables
 
 
 class _Rows:
-    """Re-iterable rows of one table of a backup."""
+    """Re-iterable rows of one table of a backup: ``read(name)`` on every iteration
+    (``name`` is the archive member or the table of a SQLite copy)."""
 
-    def __init__(self, archive: tarfile.TarFile | None, member: str, reader: Any = None) -> None:
-        self._archive, self._member, self._reader = archive, member, reader
+    def __init__(self, name: str, read: Callable[[str], Iterable[Row]]) -> None:
+        self._name, self._read = name, read
 
     def __iter__(self) -> Iterator[Row]:
-        if self._archive is not None:
-            return _iter_member_rows(self._archive, self._member)
-        return iter(self._reader(self._member))
+        return iter(self._read(self._name))
 
 
 def restore(

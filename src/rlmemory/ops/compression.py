@@ -21,9 +21,13 @@ import base64
 import binascii
 import json
 import threading
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from rlmemory.store._validation import to_json
+
+if TYPE_CHECKING:
+    import zstandard
 
 MAGIC = b"RLMZ\x01"
 TEXT_PREFIX = "rlm:zstd:v1:"
@@ -34,7 +38,8 @@ MAX_DECOMPRESSED_BYTES = 4 * 1024**3
 _local = threading.local()
 
 
-def _zstd() -> Any:
+def _zstd() -> ModuleType:
+    """The ``zstandard`` module, imported on first use."""
     try:
         import zstandard
     except ImportError as error:  # pragma: no cover - depends on the environment
@@ -45,18 +50,19 @@ def _zstd() -> Any:
     return zstandard
 
 
-def _compressor(level: int) -> Any:
+def _compressor(level: int) -> zstandard.ZstdCompressor:
     # zstandard contexts are not thread-safe; one per thread and level is cheap to keep.
-    cache = _local.__dict__.setdefault("compressors", {})
+    cache: dict[int, zstandard.ZstdCompressor] = _local.__dict__.setdefault("compressors", {})
     if level not in cache:
         cache[level] = _zstd().ZstdCompressor(level=level, write_content_size=True)
     return cache[level]
 
 
-def _decompressor() -> Any:
+def _decompressor() -> zstandard.ZstdDecompressor:
     if not hasattr(_local, "decompressor"):
         _local.decompressor = _zstd().ZstdDecompressor()
-    return _local.decompressor
+    decompressor: zstandard.ZstdDecompressor = _local.decompressor
+    return decompressor
 
 
 def is_compressed(payload: object) -> bool:
@@ -105,7 +111,7 @@ def decompress_bytes(payload: bytes) -> bytes:
     zstandard = _zstd()
     frame = data[len(MAGIC) :]
     try:
-        size = zstandard.frame_content_size(frame)
+        size: int = zstandard.frame_content_size(frame)
         if size > MAX_DECOMPRESSED_BYTES:
             raise ValueError(f"compressed payload claims {size} bytes, over the limit")
         if size >= 0:

@@ -19,7 +19,7 @@ RetentionPolicy(rewards=TableRule(max_age_seconds=2592000.0, max_rows=None), ...
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +101,10 @@ class RetentionPolicy:
 
     def rule(self, table: str) -> TableRule:
         """The rule of ``table`` (rewards, interactions, decisions or versions)."""
-        return getattr(self, table)
+        rule = getattr(self, table)
+        if not isinstance(rule, TableRule):
+            raise ValueError(f"{table!r} is not a table with a retention rule")
+        return rule
 
     @classmethod
     def from_mapping(cls, spec: Mapping[str, Any]) -> RetentionPolicy:
@@ -251,7 +254,7 @@ def _versions_to_prune(
 
 
 def q_states_to_prune(
-    stats: list[Mapping[str, Any]],
+    stats: Sequence[Mapping[str, Any]],
     *,
     now: float,
     unvisited_seconds: float | None,

@@ -43,6 +43,7 @@ try:
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from pydantic import BaseModel, ConfigDict, Field
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 except ImportError as missing:  # pragma: no cover - depends on the environment
     raise ImportError(
         f"the rlmemory service needs FastAPI and uvicorn ({missing}); install them with "
@@ -130,17 +131,17 @@ class BodyLimit:
     clients and tests can see which worker answered.
     """
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.worker_header = (b"x-rlmemory-worker", str(os.getpid()).encode())
 
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        async def send_naming_the_worker(message: dict) -> None:
+        async def send_naming_the_worker(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), self.worker_header]}
             await send(message)
@@ -151,7 +152,7 @@ class BodyLimit:
             return
         # Read the whole body first (it is at most max_bytes) so that a chunked upload
         # over the limit is refused before the app sees any of it.
-        messages = []
+        messages: list[Message] = []
         size = 0
         while True:
             message = await receive()
@@ -165,7 +166,7 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
 
-        async def replay() -> dict:
+        async def replay() -> Message:
             return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send_naming_the_worker)

@@ -309,7 +309,7 @@ class Loop:
         with self._lock:
             self._apply_expired_locked(time.time())
             given_event = event_id is not None
-            event_id = event_id if given_event else uuid.uuid4().hex
+            event_id = uuid.uuid4().hex if event_id is None else event_id
             rng = np.random.default_rng([self.settings.seed, stable_hash(event_id)])
             learner = self._learner_for(candidates)
             choice = learner.choose(Observation(RANK_STATE, vector), rng)
@@ -342,7 +342,7 @@ class Loop:
                     {action: p for action, p in ranking if action in candidates},
                     reward_json,
                     propensity=propensity,
-                    features=vector,
+                    features=vector.tolist(),
                 )
                 self.store.save_setting(
                     _event_namespace(self.name), event_id, {"decision": decision_id}
@@ -351,7 +351,7 @@ class Loop:
                 heapq.heappush(self._pending, (reward_json["deadline"], decision_id))
         return RankResult(event_id, ranking, chosen, decision_id)
 
-    def _pending_json(self, event_id: str, deferred: bool, candidates: list[str]) -> dict:
+    def _pending_json(self, event_id: str, deferred: bool, candidates: list[str]) -> dict[str, Any]:
         settings = self.settings
         return {
             "status": "pending",
@@ -472,7 +472,7 @@ class Loop:
             return True
 
     def _learn(
-        self, decision: Row, reward_json: dict, value: float, source: str, now: float
+        self, decision: Row, reward_json: dict[str, Any], value: float, source: str, now: float
     ) -> None:
         """Learn ``value`` for the decision's action and mark ``reward_json`` learned.
 
@@ -604,7 +604,8 @@ def apprentice_report(store: MemoryStore, loop: str, *, seed: int = 0) -> dict[s
     }
     if contributions:
         n = len(contributions)
-        logged = LoggedDecisions(np.zeros((n, 1)), np.zeros(n), contributions, np.ones(n), ["x"])
+        rewards = np.asarray(contributions, dtype=np.float64)
+        logged = LoggedDecisions(np.zeros((n, 1)), np.zeros(n), rewards, np.ones(n), ["x"])
         estimate = ips_estimate(logged, np.ones((n, 1)), seed=seed)
         report["estimate"] = {
             "learnerMinusBaseline": estimate.value,

@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from rlmemory.store.crypto import TEXT_PREFIX
+
 QTable = dict[str, dict[str, float]]
 
 #: Longest agent name, action name or array key, in UTF-8 bytes.
@@ -119,6 +121,26 @@ def check_text(value: object, field: str, *, optional: bool = False) -> str | No
     if not isinstance(value, str):
         raise TypeError(f"{field} must be a str, not {type(value).__name__}")
     return check_storable(value, field)
+
+
+def check_interaction_text(value: object, field: str, *, optional: bool = False) -> str | None:
+    """``value`` if it is a storable str that encryption at rest can tell from a token.
+
+    Interaction texts are the ones a store with a key encrypts; an encrypted text starts
+    with :data:`rlmemory.store.crypto.TEXT_PREFIX`, so a plain text starting with it would
+    read back as a token to decrypt. Such a text is refused on every store, with or
+    without a key, so a store can gain a key later without misreading its old rows.
+
+    >>> check_interaction_text("rlm:enc:v1:hello", "request")
+    Traceback (most recent call last):
+    ValueError: request starts with 'rlm:enc:v1:', which rlmemory reserves for encrypted texts
+    """
+    text = check_text(value, field, optional=optional)
+    if text is not None and text.startswith(TEXT_PREFIX):
+        raise ValueError(
+            f"{field} starts with {TEXT_PREFIX!r}, which rlmemory reserves for encrypted texts"
+        )
+    return text
 
 
 def check_name(value: object, field: str) -> str:
@@ -684,6 +706,7 @@ __all__ = [
     "check_id",
     "check_ids",
     "check_integer",
+    "check_interaction_text",
     "check_limit",
     "check_mapping",
     "check_name",

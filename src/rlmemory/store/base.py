@@ -2,7 +2,8 @@
 
 :class:`MemoryStore` is the one protocol. ``MemoryDatabase`` (SQLite or PostgreSQL
 through SQLAlchemy) and ``FileBackedMemoryDatabase`` (JSON files) implement it, and one
-conformance suite (``tests/store``) runs against each of them.
+conformance suite, :class:`rlmemory.testing.storage.StoreConformance`, runs against each
+of them (a third backend subclasses it to know when it is done).
 
 The method names of the seed document are kept exactly (``save_q_table``,
 ``get_q_table``, ``save_policy_params``, ``get_policy_params``, ``save_agent_reward``,
@@ -29,6 +30,8 @@ Contract common to every method:
   - agent names, action names and array keys: non-empty, at most 512 UTF-8 bytes;
     state keys at most 1,536 bytes (so PostgreSQL's index limit is never reached);
   - no text holds NUL or an unpaired surrogate;
+  - interaction texts (request, response, feedback) do not start with ``rlm:enc:v1:``,
+    the mark of an encrypted text (``ValueError``);
   - ids, limits and counts fit a signed 64-bit integer (``limit`` > 0), version
     numbers PostgreSQL's ``INTEGER``;
   - rewards, propensities, features, Q-values and array entries are finite (an int
@@ -59,7 +62,7 @@ import abc
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -81,6 +84,7 @@ from rlmemory.store._validation import (
     check_id,
     check_ids,
     check_integer,
+    check_interaction_text,
     check_limit,
     check_mapping,
     check_names,
@@ -110,8 +114,10 @@ def _required_text(value: object, field: str) -> str:
     return text
 
 
-def _optional_text(value: object, field: str) -> str | None:
-    return check_text(value, field, optional=True)
+def _sealable_required(value: object, field: str) -> str:
+    text = check_interaction_text(value, field)
+    assert text is not None  # only an optional text may be None
+    return text
 
 
 def _optional_names(keys: object, field: str) -> list[str] | None:
@@ -406,9 +412,9 @@ class MemoryStore(abc.ABC):
         :class:`rlmemory.errors.UnknownDecisionError` and nothing is written.
         """
         agent_name = check_agent_name(agent_name)
-        request = _required_text(request, "request")
-        response = _required_text(response, "response")
-        feedback = _optional_text(feedback, "feedback")
+        request = _sealable_required(request, "request")
+        response = _sealable_required(response, "response")
+        feedback = check_interaction_text(feedback, "feedback", optional=True)
         if decision_id is not None:
             decision_id = check_id(decision_id, "decision_id")
         return self._save_agent_interaction(agent_name, request, response, feedback, decision_id)
@@ -459,7 +465,7 @@ class MemoryStore(abc.ABC):
     def set_interaction_feedback(self, interaction_id: int, feedback: str) -> None:
         """Store ``feedback`` on an interaction and mark it not yet learned."""
         interaction_id = check_id(interaction_id, "interaction_id")
-        self._set_interaction_feedback(interaction_id, _required_text(feedback, "feedback"))
+        self._set_interaction_feedback(interaction_id, _sealable_required(feedback, "feedback"))
 
     @abc.abstractmethod
     def _set_interaction_feedback(self, interaction_id: int, feedback: str) -> None:
@@ -722,8 +728,8 @@ class MemoryStore(abc.ABC):
     ) -> None:
         """Correct the request and/or response text of an interaction."""
         interaction_id = check_id(interaction_id, "interaction_id")
-        request = _optional_text(request, "request")
-        response = _optional_text(response, "response")
+        request = check_interaction_text(request, "request", optional=True)
+        response = check_interaction_text(response, "response", optional=True)
         if request is None and response is None:
             raise ValueError("give request and/or response to update")
         self._update_agent_interaction(interaction_id, request, response)
@@ -862,7 +868,7 @@ class MemoryStore(abc.ABC):
         and encrypt plain texts of the encrypted columns; record its key as the store's.
         Then rewrite the storage so no old plaintext or old-key ciphertext stays in the
         store's live files (SQLite ``VACUUM``, PostgreSQL ``VACUUM FULL``; see
-        :mod:`rlmemory.store.sql_scrub`); the SQL store therefore refuses to run it
+        :mod:`rlmemory.store.sql.scrub`); the SQL store therefore refuses to run it
         inside a transaction (``ValueError``). Returns (rows changed, values written)."""
 
     @property
@@ -900,7 +906,7 @@ class MemoryStore(abc.ABC):
     def close(self) -> None:
         """Release connections and locks. Idempotent."""
 
-    def __enter__(self) -> MemoryStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

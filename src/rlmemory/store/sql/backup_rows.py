@@ -33,10 +33,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rlmemory.store import sql_schema as schema
 from rlmemory.store._operations import BACKUP_TABLES, SETTINGS_TABLE
 from rlmemory.store._settings import check_setting_name, decode_setting
 from rlmemory.store._validation import check_agent_name
+from rlmemory.store.sql import schema
 
 #: Text columns that hold JSON, which the stores decode on read.
 _JSON_TEXT = {
