@@ -777,12 +777,9 @@ def _is_pending(reward: Any) -> bool:
     return isinstance(reward, dict) and reward.get("status") == "pending"
 
 
-def _storable(features: Any) -> list[float] | None:
-    """The vector stored with a decision: dense ones as a list, sparse ones not at all."""
-    if not isinstance(features, np.ndarray):
-        return None
-    vector: list[float] = features.tolist()
-    return vector
+def _storable(features: Any) -> np.ndarray | None:
+    """The vector stored with a decision: dense ones, sparse ones not at all."""
+    return features if isinstance(features, np.ndarray) else None
 
 
 def _fresh_entropy() -> int:

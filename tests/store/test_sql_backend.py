@@ -608,3 +608,14 @@ def test_wal_autocheckpoint_is_configured_on_the_held_connection(tmp_path: Path)
 def test_wal_autocheckpoint_must_be_positive(tmp_path: Path, pages: int) -> None:
     with pytest.raises(ValueError, match="sqlite_wal_autocheckpoint"):
         MemoryDatabase(tmp_path / "m.db", sqlite_wal_autocheckpoint=pages)
+
+
+def test_backup_columns_are_the_sql_schemas_columns() -> None:
+    from rlmemory.store.rows import BACKUP_COLUMNS, BACKUP_TABLES
+    from rlmemory.store.sql import schema
+
+    assert tuple(BACKUP_COLUMNS) == BACKUP_TABLES
+    for table in BACKUP_TABLES:
+        assert BACKUP_COLUMNS[table] == tuple(
+            column.name for column in schema.metadata.tables[table].columns
+        ), table

@@ -342,7 +342,7 @@ class Loop:
                     {action: p for action, p in ranking if action in candidates},
                     reward_json,
                     propensity=propensity,
-                    features=vector.tolist(),
+                    features=vector,
                 )
                 self.store.save_setting(
                     _event_namespace(self.name), event_id, {"decision": decision_id}

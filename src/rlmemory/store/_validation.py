@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from rlmemory.store.crypto import TEXT_PREFIX
+from rlmemory.store.rows import BACKUP_COLUMNS
 
 QTable = dict[str, dict[str, float]]
 
@@ -653,7 +654,14 @@ def check_backup_row(table: str, row: Mapping[str, Any]) -> None:
     ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ValueError: cannot restore q_values row (agent_name='a', state='s'): action is 600 UTF-8 ...
+    >>> check_backup_row("q_agents", {"agent_name": "a", "colour": "red"})
+    Traceback (most recent call last):
+    ValueError: cannot restore q_agents row (agent_name='a'): no columns ['colour']
     """
+    known = BACKUP_COLUMNS.get(table)
+    unknown = sorted(set(row) - set(known)) if known is not None else []
+    if unknown:
+        raise ValueError(f"cannot restore {table} row {_row_label(row)}: no columns {unknown}")
     try:
         if "agent_name" in row:
             check_agent_name(row["agent_name"])

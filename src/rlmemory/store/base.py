@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -502,7 +502,7 @@ class MemoryStore(abc.ABC):
         reward: Any,
         *,
         propensity: float | None = None,
-        features: Sequence[float] | None = None,
+        features: Sequence[float] | np.ndarray | None = None,
     ) -> int:
         """Append a decision; return its id.
 
@@ -615,7 +615,9 @@ class MemoryStore(abc.ABC):
         """How many decisions a checked agent name has stored."""
 
     # ------------------------------------------------------------------ versions
-    def save_version(self, agent_name: str, payload: bytes, note: str = "") -> int:
+    def save_version(
+        self, agent_name: str, payload: bytes | bytearray | memoryview, note: str = ""
+    ) -> int:
         """Store a snapshot ``payload`` (opaque bytes) as the agent's next version number.
 
         Numbers start at 1 and grow by one per agent, also across processes. Returns
@@ -667,7 +669,7 @@ class MemoryStore(abc.ABC):
     def _delete_policy_params(self, agent_name: str) -> bool:
         """Delete the parameters of a checked agent name."""
 
-    def delete_q_states(self, agent_name: str, states: Sequence[str]) -> int:
+    def delete_q_states(self, agent_name: str, states: Collection[str]) -> int:
         """Delete every entry of these Q-table states; return how many entries went."""
         agent_name = check_agent_name(agent_name)
         checked = check_states(states)

@@ -36,6 +36,49 @@ BACKUP_TABLES = (
 #: The backup table of the settings (MemoryStore.save_setting), named as in SQL.
 SETTINGS_TABLE = "rlmemory_settings"
 
+#: The columns of each backup table's rows, as ``snapshot()`` gives them and
+#: ``load_rows()`` takes them on every backend (the SQL schema's columns; a test pins it).
+BACKUP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "q_agents": ("id", "agent_name", "last_updated"),
+    "q_values": ("agent_name", "state", "action", "value", "last_updated"),
+    "policy_params": ("id", "agent_name", "policy_params", "last_updated"),
+    "learner_arrays": ("agent_name", "key", "dtype", "shape", "data", "last_updated"),
+    "learner_steps": ("id", "agent_name", "key", "data", "last_updated"),
+    "agent_decisions": (
+        "id",
+        "agent_name",
+        "state",
+        "selected_action",
+        "q_values",
+        "reward",
+        "timestamp",
+        "propensity",
+        "features",
+        "version",
+    ),
+    "agent_rewards": (
+        "id",
+        "agent_name",
+        "reward",
+        "reward_components",
+        "timestamp",
+        "decision_id",
+    ),
+    "agent_interactions": (
+        "id",
+        "agent_name",
+        "request",
+        "response",
+        "feedback",
+        "timestamp",
+        "decision_id",
+        "learned_feedback",
+    ),
+    "agent_versions": ("agent_name", "version", "note", "created", "payload"),
+    "q_tables_unmigrated": ("agent_name", "q_table", "last_updated", "problem"),
+    "rlmemory_settings": ("namespace", "key", "value", "updated"),
+}
+
 
 class RewardRow(TypedDict):
     """A row of :meth:`~rlmemory.store.base.MemoryStore.get_agent_rewards`."""

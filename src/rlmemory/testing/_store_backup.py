@@ -200,6 +200,16 @@ class BackupTests(SuiteBase):
         assert during == before
         assert store.get_agent_rewards(AGENT, limit=1)[0]["id"] == result["id"]
 
+    def test_snapshot_is_the_moment_its_block_was_entered(self, make_store: StoreFactory) -> None:
+        self.require("reopens")
+        store, writer = make_store(), make_store()
+        populate(store)
+        with store.snapshot() as read_table:
+            late = writer.save_agent_reward(AGENT, 9.0, {"after": "entering the snapshot"})
+            ids = [row["id"] for row in read_table("agent_rewards")]
+        assert late not in ids
+        assert store.get_agent_rewards(AGENT, limit=1)[0]["id"] == late
+
 
 class EncryptionTests(SuiteBase):
     """reencrypt and encryption_key_id."""

@@ -333,6 +333,24 @@ BAD_CALLS: dict[str, BadCall] = {
         ValueError,
         f"agent_rewards.*id={UNKNOWN_ID}",
     ),
+    "load_rows-unknown-column": _bad(
+        lambda s, p: s.load_rows(
+            "agent_rewards",
+            [
+                {
+                    "id": UNKNOWN_ID,
+                    "agent_name": AGENT,
+                    "reward": 1.0,
+                    "reward_components": "{}",
+                    "decision_id": None,
+                    "timestamp": 1.0,
+                    "colour": "red",
+                }
+            ],
+        ),
+        ValueError,
+        r"agent_rewards.*no columns \['colour'\]",
+    ),
 }
 
 #: One bad write per kind of failure, replayed inside a transaction.

@@ -465,13 +465,13 @@ class SqlConnection:
             self._depth = 1
             self._transaction_lost = None
             try:
-                if self._dialect_name == "sqlite":
-                    # A deferred transaction takes its snapshot at the first read.
-                    cursor.execute("SELECT count(*) FROM rlmemory_meta").fetchall()
-                else:
+                if self._dialect_name != "sqlite":
                     # A read-only snapshot blocks no writer: it may idle while the caller
                     # writes the archive, longer than busy_timeout allows a writer to idle.
                     cursor.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+                # Both take the snapshot at the transaction's first read, not at BEGIN (nor
+                # at SET): read now, so the snapshot is the moment the block was entered.
+                cursor.execute("SELECT count(*) FROM rlmemory_meta").fetchall()
                 yield cursor
             finally:
                 self._depth = 0
