@@ -229,6 +229,36 @@ def test_a_missing_store_is_an_error_with_a_did_you_mean_and_is_not_created(
     assert files_in(tmp_path) == {"agent_memory.db"}
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("arguments", READ_COMMANDS, ids=lambda v: " ".join(v))
+def test_a_postgresql_database_without_a_store_is_an_error_and_stays_empty(
+    arguments: tuple[str, ...],
+    postgres_database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sqlalchemy as sa
+
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*arguments, "--db", postgres_database_url)
+    assert_one_line_error(result, "holds no rlmemory store (`rlmemory demo --db URL` creates one)")
+    engine = sa.create_engine(postgres_database_url)
+    try:
+        with engine.connect() as connection:
+            assert sa.inspect(connection).get_table_names() == []
+    finally:
+        engine.dispose()
+    assert files_in(tmp_path) == set()
+
+
+def test_an_empty_file_is_no_store_and_stays_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    result = invoke("stats", "--db", str(empty))
+    assert_one_line_error(result, "no store at")
+    assert empty.stat().st_size == 0
+
+
 def test_a_missing_store_folder_is_an_error_and_is_not_created(tmp_path: Path) -> None:
     folder = tmp_path / "nofolder"
     result = invoke("stats", "--db", f"files://{folder}")

@@ -44,6 +44,10 @@ class TestPostgreSQL(StoreConformance):
     def store_location(self, postgres_store_url: str) -> str:
         return postgres_store_url
 
+    @pytest.fixture
+    def location_without_store(self, postgres_database_url: str) -> str:
+        return postgres_database_url
+
     def open_store(self, location: Any, **options: Any) -> MemoryStore:
         return open_store(location, **options)
 

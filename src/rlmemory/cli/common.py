@@ -32,7 +32,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from rlmemory.errors import StoreError
+from rlmemory.errors import NotAStoreError, StoreError
 from rlmemory.store import MemoryStore, open_store
 from rlmemory.store.locations import mask_credentials
 
@@ -239,8 +239,16 @@ def opened_store(db: str | None, *, create: bool = False) -> Iterator[MemoryStor
     location = resolve_db(db)
     with reported_errors():
         if not create:
-            check_store_exists(location)
-        with open_store(location) as store:
+            check_store_exists(location)  # a path: the message can say "did you mean"
+        try:
+            opened = open_store(location, create=create)
+        except NotAStoreError as error:
+            # A PostgreSQL database (or an empty file) that holds no store: left untouched.
+            target = "URL" if "://" in location else location  # never echo a password
+            raise NotAStoreError(
+                f"{error} (`rlmemory demo --db {target}` creates one)", error.location
+            ) from None
+        with opened as store:
             yield store
 
 

@@ -98,11 +98,15 @@ class SuiteBase:
     ``opens_with_encryption_key``
         ``open_store(location, encryption_key=key)`` opens the store with that key, as
         rlmemory's backends do (:mod:`rlmemory.store.crypto`).
+    ``opens_existing_only``
+        ``open_store(location, create=False)`` opens only a location that holds a store:
+        elsewhere it is :class:`rlmemory.errors.NotAStoreError` and nothing is created.
     """
 
     reopens: ClassVar[bool] = True
     supports_processes: ClassVar[bool] = True
     opens_with_encryption_key: ClassVar[bool] = True
+    opens_existing_only: ClassVar[bool] = True
 
     #: Test name -> its :func:`known_failure` declaration, gathered from the subclasses.
     known_failures: ClassVar[dict[str, KnownFailure]] = {}
@@ -128,7 +132,8 @@ class SuiteBase:
 
         ``location`` is what the ``store_location`` fixture gave for this test; each call
         opens another object on the same store. ``options`` are empty except in the
-        encryption tests (``encryption_key=``, see ``opens_with_encryption_key``).
+        encryption tests (``encryption_key=``, see ``opens_with_encryption_key``) and in
+        the test of ``create=False`` (see ``opens_existing_only``).
         """
         raise NotImplementedError(f"{type(self).__name__} must define open_store(location)")
 
@@ -151,6 +156,15 @@ class SuiteBase:
         Override it for stores that are not paths (a database URL made per test).
         """
         return tmp_path / "store"
+
+    @pytest.fixture
+    def location_without_store(self, tmp_path: Path) -> Any:
+        """A location that holds no store (``tmp_path / "nothing"``, which does not exist).
+
+        Override it as ``store_location`` is overridden: a database backend hands out an
+        empty database.
+        """
+        return tmp_path / "nothing"
 
     @pytest.fixture
     def make_store(self, store_location: Any) -> Iterator[StoreFactory]:

@@ -4,14 +4,16 @@ the learner lock, reopening and closing."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from rlmemory.errors import UnknownDecisionError, UnknownInteractionError
+from rlmemory.errors import NotAStoreError, UnknownDecisionError, UnknownInteractionError
 from rlmemory.store.base import SCHEMA_VERSION, MemoryStore
 from rlmemory.testing._store_base import StoreFactory, SuiteBase
 from rlmemory.testing._store_values import (
@@ -303,6 +305,20 @@ class LifecycleTests(SuiteBase):
             assert observe(reopened) == before
             assert reopened.schema_version == SCHEMA_VERSION
 
+    def test_opening_only_an_existing_store_refuses_a_location_without_one(
+        self, location_without_store: Any
+    ) -> None:
+        self.require("opens_existing_only")
+        paths_before = _paths_below(location_without_store)
+        for _ in range(2):  # the second refusal shows the first created nothing
+            with pytest.raises(NotAStoreError):
+                self.open_store(location_without_store, create=False)
+        assert _paths_below(location_without_store) == paths_before
+        with self.open_store(location_without_store) as created:
+            created.save_agent_reward(AGENT, 1.0, {})
+        with self.open_store(location_without_store, create=False) as existing:
+            assert len(existing.get_agent_rewards(AGENT)) == 1
+
     def test_schema_version_is_recorded(self, store: MemoryStore) -> None:
         assert store.schema_version == SCHEMA_VERSION
 
@@ -316,3 +332,13 @@ class LifecycleTests(SuiteBase):
         if self.reopens:
             with make_store() as reopened:
                 assert len(reopened.get_agent_rewards(AGENT)) == 1
+
+
+def _paths_below(location: Any) -> list[str] | None:
+    """The paths at and below ``location`` when it is a path (None for a URL)."""
+    if not isinstance(location, os.PathLike):
+        return None
+    root = Path(location)
+    if not root.exists():
+        return []
+    return sorted(str(path) for path in [root, *root.rglob("*")])

@@ -83,7 +83,8 @@ class FileFolder(SealedValues):
     ``lock_timeout`` is how many seconds an operation waits for another process's lock
     before raising :class:`~rlmemory.errors.StoreBusyError`. ``encryption_key``,
     ``key_file`` and ``encrypt_payloads`` turn on encryption (see
-    :mod:`rlmemory.store.crypto`).
+    :mod:`rlmemory.store.crypto`). ``create=False`` opens only an existing store: a
+    folder without one is :class:`~rlmemory.errors.NotAStoreError` and nothing is created.
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class FileFolder(SealedValues):
         encryption_key: Any = None,
         key_file: str | os.PathLike[str] | None = None,
         encrypt_payloads: bool = False,
+        create: bool = True,
     ) -> None:
         self._base = Path(base_dir).expanduser().absolute()
         self.location = str(self._base)
@@ -112,6 +114,8 @@ class FileFolder(SealedValues):
         if self._base.exists() and not self._base.is_dir():
             raise StoreError(f"{self._base} exists and is not a folder", self.location)
         self._refuse_foreign_folder()
+        if not create and not (self._base / META_FILE).is_file():
+            raise NotAStoreError(f"no store at {self._base}", self.location)
         try:
             self._base.mkdir(parents=True, exist_ok=True)
         except OSError as error:

@@ -90,6 +90,7 @@ class SqlCodec(SqlConnection, SealedValues):
         encryption_key: Any,
         key_file: str | os.PathLike[str] | None,
         encrypt_payloads: bool,
+        create: bool,
     ) -> None:
         raw_key = resolve_key(encryption_key, key_file=key_file)
         super().__init__(
@@ -97,6 +98,7 @@ class SqlCodec(SqlConnection, SealedValues):
             busy_timeout=busy_timeout,
             sqlite_cache_mb=sqlite_cache_mb,
             sqlite_wal_autocheckpoint=sqlite_wal_autocheckpoint,
+            create=create,
         )
         try:
             self._cipher = None if raw_key is None else Cipher(raw_key, location=self.location)

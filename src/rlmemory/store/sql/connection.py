@@ -31,6 +31,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from rlmemory.errors import (
     CorruptStoreError,
+    NotAStoreError,
     StoreBusyError,
     StoreError,
     TransactionAbortedError,
@@ -83,6 +84,7 @@ class SqlConnection:
         busy_timeout: float,
         sqlite_cache_mb: int,
         sqlite_wal_autocheckpoint: int,
+        create: bool,
     ) -> None:
         busy_timeout = check_finite(busy_timeout, "busy_timeout")
         if busy_timeout <= 0:
@@ -108,9 +110,14 @@ class SqlConnection:
         #: forgotten whenever a transaction or a savepoint rolls back.
         self._known_rows: set[tuple[str, str]] = set()
         self._queries: dict[str, tuple[str, Any]] = {}
+        if not create and self._sqlite_path is not None and _empty_or_missing(self._sqlite_path):
+            # Checked before the engine exists: connecting would create (or format) the file.
+            raise NotAStoreError(f"no store at {self._sqlite_path}", self.location)
         self._engine = self._create_engine()
         try:
-            self._version = self._with_retry(lambda: prepare_schema(self._engine, self.location))
+            self._version = self._with_retry(
+                lambda: prepare_schema(self._engine, self.location, create=create)
+            )
             self._with_retry(self._connect)
         except BaseException:
             self._engine.dispose()
@@ -583,3 +590,11 @@ def _driver_message(error: BaseException) -> str:
 
 
 __all__ = ["SqlConnection", "Statement", "matching"]
+
+
+def _empty_or_missing(path: str) -> bool:
+    """Whether the SQLite file ``path`` is missing or has no bytes (":memory:": missing)."""
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:
+        return True

@@ -65,6 +65,10 @@ class MemoryDatabase(
     of version payloads too (:mod:`rlmemory.store.crypto`). The store records its key's
     id; opening it with another key is an :class:`rlmemory.errors.EncryptionKeyError`.
 
+    ``create=False`` opens only an existing store: a missing SQLite file, or a file or
+    PostgreSQL database holding no rlmemory tables, is :class:`rlmemory.errors.NotAStoreError`
+    and nothing is created (tools that only read use it, so a typo makes nothing).
+
     The public methods are :class:`~rlmemory.store.base.MemoryStore`'s: they check the
     arguments and call the hooks the parts implement.
     """
@@ -79,6 +83,7 @@ class MemoryDatabase(
         encryption_key: Any = None,
         key_file: str | os.PathLike[str] | None = None,
         encrypt_payloads: bool = False,
+        create: bool = True,
     ) -> None:
         super().__init__(
             db_path,
@@ -88,6 +93,7 @@ class MemoryDatabase(
             encryption_key=encryption_key,
             key_file=key_file,
             encrypt_payloads=encrypt_payloads,
+            create=create,
         )
 
     # ------------------------------------------------------------------- inspection

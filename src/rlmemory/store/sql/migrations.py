@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rlmemory.errors import SchemaVersionError
+from rlmemory.errors import NotAStoreError, SchemaVersionError
 from rlmemory.store.base import SCHEMA_VERSION
 from rlmemory.store.sql.schema import (
     agent_decisions,
@@ -320,8 +320,11 @@ def migrate(connection: sa.Connection, from_version: int) -> int:
     return version
 
 
-def prepare_schema(engine: sa.Engine, location: str) -> int:
+def prepare_schema(engine: sa.Engine, location: str, *, create: bool = True) -> int:
     """Create or upgrade the schema of the database behind ``engine``; return its version.
+
+    Without ``create`` a database holding no rlmemory tables (and no seed tables) is
+    :class:`NotAStoreError`, and nothing is written to it.
 
     A database already at :data:`SCHEMA_VERSION` with every table costs one look. Else
     the work runs under the database's write lock (SQLite's ``BEGIN IMMEDIATE``, an
@@ -336,6 +339,8 @@ def prepare_schema(engine: sa.Engine, location: str) -> int:
             return SCHEMA_VERSION
         if version is not None and version > SCHEMA_VERSION:
             raise SchemaVersionError(location, version, SCHEMA_VERSION)
+        if version is None and not create:
+            raise NotAStoreError(f"{location} holds no rlmemory store", location)
         if connection.dialect.name == "sqlite":
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
