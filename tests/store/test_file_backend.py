@@ -748,3 +748,47 @@ def test_old_import_paths_still_work() -> None:
     assert rlmemory.store.files_ops is maintenance
     assert rlmemory.FileBackedMemoryDatabase is files.FileBackedMemoryDatabase
     assert FileBackedMemoryDatabase.__abstractmethods__ == frozenset()
+
+
+def test_restoring_ids_that_start_high_skips_them_with_a_hole_in_the_id_index(
+    store: Any, base_dir: Path
+) -> None:
+    """File store only: the id index is one fixed-width line per id; skipped ids are a
+    hole (no disk blocks), not a million filler lines."""
+    row = {
+        "id": 1_000_000,
+        "agent_name": "router",
+        "reward": 1.0,
+        "reward_components": "{}",
+        "decision_id": None,
+        "timestamp": 1.0,
+    }
+    store.load_rows("agent_rewards", [row])
+    index = base_dir / "index" / "rewards.jsonl"
+    assert index.stat().st_size == 1_000_000 * 128
+    assert index.stat().st_blocks * 512 < 1_000_000  # the 128 MB of skipped ids take no disk
+    assert store.get_agent_reward(1_000_000)["reward"] == 1.0
+    with FileBackedMemoryDatabase(base_dir) as reopened:
+        assert reopened.save_agent_reward("router", 2.0, {}) == 1_000_001
+
+
+def test_a_rolled_back_restore_cuts_the_hole_it_made_in_the_id_index(
+    store: Any, base_dir: Path
+) -> None:
+    first = store.save_agent_reward("router", 1.0, {})
+    index = base_dir / "index" / "rewards.jsonl"
+    size = index.stat().st_size
+    row = {
+        "id": 5_000,
+        "agent_name": "router",
+        "reward": 1.0,
+        "reward_components": "{}",
+        "decision_id": None,
+        "timestamp": 1.0,
+    }
+    with pytest.raises(RuntimeError), store.transaction():
+        store.load_rows("agent_rewards", [row])
+        assert index.stat().st_size == 5_000 * 128
+        raise RuntimeError("abandon the restore")
+    assert index.stat().st_size == size
+    assert store.save_agent_reward("router", 2.0, {}) == first + 1

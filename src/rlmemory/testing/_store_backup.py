@@ -156,6 +156,19 @@ class BackupTests(SuiteBase):
                 store.load_rows(table, broken if table == "agent_decisions" else rows[table])
         assert observe(store) == before
 
+    def test_restored_ids_with_gaps_keep_their_ids_and_the_gaps_stay_unknown(
+        self, store: MemoryStore
+    ) -> None:
+        ids = [3, 5, 1_000, 2_000_000]  # a small gap, a larger one, a store whose ids ran high
+        store.load_rows("agent_rewards", [_reward_row(row_id) for row_id in ids])
+        for row_id in ids:
+            assert store.get_agent_reward(row_id)["reward"] == float(row_id)
+        for missing in (1, 4, 999, 1_999_999):
+            with pytest.raises(LookupError):
+                store.get_agent_reward(missing)
+        assert store.save_agent_reward(AGENT, 0.5, {}) > ids[-1]
+        assert [row["id"] for row in store.get_agent_rewards(AGENT, limit=10)][1:] == ids[::-1]
+
     def test_clear_data_can_keep_versions_and_settings(self, store: MemoryStore) -> None:
         existing = populate(store)
         versions = store.list_versions(AGENT)
@@ -247,3 +260,15 @@ class EncryptionTests(SuiteBase):
         with make_store(encryption_key=newer) as keyed:
             assert keyed.encryption_key_id == rotated.key_id
             assert observe(keyed) == before
+
+
+def _reward_row(row_id: int) -> Row:
+    """A reward row of :data:`AGENT` as ``snapshot()`` gives it, with ``row_id``."""
+    return {
+        "id": row_id,
+        "agent_name": AGENT,
+        "reward": float(row_id),
+        "reward_components": "{}",
+        "decision_id": None,
+        "timestamp": float(row_id),
+    }

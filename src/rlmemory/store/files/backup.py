@@ -29,6 +29,7 @@ from rlmemory.store.files.layout import (
     ARRAYS_FILE,
     ARRAYS_UPDATES_FILE,
     HISTORY_FILE,
+    INDEX_LINE_WIDTH,
     POLICY_FILE,
     Q_TABLE_FILE,
     Q_UPDATES_FILE,
@@ -44,6 +45,10 @@ from rlmemory.store.files.snapshot import freeze, remove_stale_snapshots, snapsh
 from rlmemory.store.files.tables import modified, newest_of, set_modified
 from rlmemory.store.files.versions import FileVersions, version_lines
 from rlmemory.store.rows import BACKUP_TABLES, HISTORY_TABLES, SETTINGS_TABLE, Row
+
+#: A gap of at least this many ids in restored rows is a hole in the id index rather than
+#: filler lines (8 KiB of lines; a hole's blocks are not written at all).
+_HOLE_FROM_IDS = 64
 
 #: Columns of the SQL layout that hold JSON text, which the file store keeps decoded.
 _JSON_COLUMNS = {
@@ -129,9 +134,21 @@ class FileBackup(FileVersions):
                     f"{next_id - 1} are taken"
                 )
             folder = self._ensure_agent(row["agent_name"])
+            if row_id - next_id >= _HOLE_FROM_IDS:
+                # Many ids missing (pruned rows, a store whose ids start high): skip them
+                # with a hole in the index, which takes no disk and reads as "no row".
+                if index_lines:
+                    self._append(index_path(self._base, short), b"".join(index_lines))
+                    index_lines = []
+                self._append(
+                    index_path(self._base, short),
+                    index_line(row_id, folder.name),
+                    after_hole_to=(row_id - 1) * INDEX_LINE_WIDTH,
+                )
+                next_id = row_id + 1
             while next_id <= row_id:
-                # Ids missing from the backup (pruned rows) keep their index lines, pointing
-                # at this row's folder, where no row has them: reading them finds nothing.
+                # A few ids missing keep their index lines, pointing at this row's folder,
+                # where no row has them: reading them finds nothing.
                 index_lines.append(index_line(next_id, folder.name))
                 next_id += 1
             by_file.setdefault(folder / HISTORY_FILE[short], []).append(

@@ -42,6 +42,7 @@ from rlmemory.store.files.io import (
     encode_document,
     encode_line,
     fsync_dir,
+    grow_with_hole,
     iter_records_forward,
     read_document,
     repair_fixed_width,
@@ -379,8 +380,12 @@ class FileFolder(SealedValues):
                 self.location,
             ) from error
 
-    def _append(self, path: Path, data: bytes) -> None:
-        """Append complete lines to ``path`` (after cutting a torn tail a crash left)."""
+    def _append(self, path: Path, data: bytes, *, after_hole_to: int | None = None) -> None:
+        """Append complete lines to ``path`` (after cutting a torn tail a crash left).
+
+        ``after_hole_to`` first grows the file to that many bytes with a hole (NUL bytes
+        that take no disk; an id index skipping ids); a rollback cuts it like an append.
+        """
         with self._writing(path):
             repair_before_append(path)
             if self._journal is not None:
@@ -389,6 +394,8 @@ class FileFolder(SealedValues):
                     if not self._journal.covers(target):
                         repair_before_append(target)
                 self._journal.before_appends(targets, written=path)
+            if after_hole_to is not None:
+                grow_with_hole(path, after_hole_to)
             append_bytes(path, data, durable=self._journal is None)
 
     def _append_targets(self, path: Path) -> list[Path]:

@@ -223,6 +223,20 @@ def append_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
         fsync_dir(path.parent)
 
 
+def grow_with_hole(path: Path, size: int) -> None:
+    """Grow ``path`` to ``size`` bytes without writing them: a hole, read as NUL bytes.
+
+    The file system stores no data for a hole, so skipping a million ids of an id index
+    costs nothing on disk. A file already that long is left as it is.
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | NOFOLLOW, 0o644)
+    try:
+        if os.fstat(descriptor).st_size < size:
+            os.ftruncate(descriptor, size)
+    finally:
+        os.close(descriptor)
+
+
 def fsync_file(path: Path) -> None:
     """Flush ``path``'s data to disk, if the file exists."""
     try:

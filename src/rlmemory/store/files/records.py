@@ -163,8 +163,8 @@ class FileRecords(FileFolder):
                 line = handle.read(INDEX_LINE_WIDTH)
         except FileNotFoundError:
             return None
-        if len(line) < INDEX_LINE_WIDTH:
-            return None
+        if len(line) < INDEX_LINE_WIDTH or not line.strip(b"\0"):
+            return None  # beyond the index, or in a hole: an id a restore skipped
         try:
             entry = json.loads(line)
         except ValueError:
