@@ -62,6 +62,9 @@ from typing import Any
 
 import pytest
 
+from rlmemory.store import open_store
+from rlmemory.testing.storage import StoreFactory as SuiteStoreFactory
+
 POSTGRES_URL_ENV = "RLMEMORY_TEST_POSTGRES_URL"
 
 ALL_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "files"]
@@ -155,8 +158,6 @@ def postgres_database_url(_postgres_server: _PostgresServer) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def _postgres_store_template(_postgres_server: _PostgresServer) -> Iterator[str]:
     """A database holding an empty store's schema, copied for each test (fast set-up)."""
-    from rlmemory.store import open_store
-
     name = _postgres_server.create_database()
     open_store(_postgres_server.url_for(name)).close()
     _postgres_server.disconnect_everyone_from(name)
@@ -179,29 +180,13 @@ def postgres_store_url(
     _postgres_server.drop_database(name)
 
 
-class StoreFactory:
-    """Opens store objects on one test location; closes them all at teardown."""
+class StoreFactory(SuiteStoreFactory):
+    """The store suite's factory, opening with ``open_store``, named by its backend."""
 
     def __init__(self, backend: str, location: str, sqlite_path: Path | None = None) -> None:
+        super().__init__(open_store, location, backend)
         self.backend = backend
-        self.location = location
         self.sqlite_path = sqlite_path
-        self._opened: list[Any] = []
-
-    def __call__(self, **options: Any) -> Any:
-        from rlmemory.store import open_store
-
-        opened = open_store(self.location, **options)
-        self._opened.append(opened)
-        return opened
-
-    def close_all(self) -> None:
-        for opened in reversed(self._opened):
-            opened.close()
-        self._opened.clear()
-
-    def __repr__(self) -> str:
-        return f"StoreFactory({self.backend!r}, {self.location!r})"
 
 
 def _factory_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:

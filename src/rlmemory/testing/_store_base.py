@@ -64,13 +64,14 @@ class StoreFactory:
     :meth:`SuiteBase.open_store`); ``make_store.location`` is the location.
     """
 
-    def __init__(self, suite: SuiteBase, location: Any) -> None:
-        self.suite = suite
+    def __init__(self, opener: Callable[..., MemoryStore], location: Any, label: str) -> None:
+        self.opener = opener
         self.location = location
+        self.label = label
         self._opened: list[MemoryStore] = []
 
     def __call__(self, **options: Any) -> MemoryStore:
-        opened = self.suite.open_store(self.location, **options)
+        opened = self.opener(self.location, **options)
         self._opened.append(opened)
         return opened
 
@@ -81,7 +82,7 @@ class StoreFactory:
         self._opened.clear()
 
     def __repr__(self) -> str:
-        return f"StoreFactory({type(self.suite).__name__}, {self.location!r})"
+        return f"StoreFactory({self.label!r}, {self.location!r})"
 
 
 class SuiteBase:
@@ -169,7 +170,7 @@ class SuiteBase:
     @pytest.fixture
     def make_store(self, store_location: Any) -> Iterator[StoreFactory]:
         """A factory of store objects on this test's one location; closed after the test."""
-        factory = StoreFactory(self, store_location)
+        factory = StoreFactory(self.open_store, store_location, type(self).__name__)
         yield factory
         factory.close_all()
 

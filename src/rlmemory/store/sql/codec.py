@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from rlmemory.errors import CorruptStoreError, EncryptionKeyError
 from rlmemory.store._sealing import SealedValues
 from rlmemory.store.crypto import Cipher, resolve_key
-from rlmemory.store.rows import Row
+from rlmemory.store.rows import DECISION_COLUMNS, Row
 from rlmemory.store.sql import schema
 from rlmemory.store.sql.connection import SqlConnection
 
@@ -41,20 +41,6 @@ INTERACTION_COLUMNS = (
     "decision_id",
     "learned_feedback",
     "timestamp",
-)
-
-#: Columns of ``agent_decisions`` read for a decision row, in this order.
-DECISION_COLUMNS = (
-    "id",
-    "agent_name",
-    "state",
-    "selected_action",
-    "q_values",
-    "reward",
-    "propensity",
-    "features",
-    "timestamp",
-    "version",
 )
 
 
